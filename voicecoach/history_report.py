@@ -1,0 +1,286 @@
+"""`voicecoach history`: recent sessions as a table, a JSON export, weekly adherence as a
+terminal bar chart, and a small self-contained SVG chart of sessions per week."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+from xml.sax.saxutils import escape
+
+from voicecoach.history import DB_FILENAME, History, HistoryUnavailable, default_data_dir
+
+# How long a report waits for a session that is writing right now (its writes are tiny).
+OPEN_TIMEOUT = 2.0
+
+NO_HISTORY = (
+    "No sessions recorded yet. Start one with `voicecoach run ROUTINE`; "
+    "each finished set is saved as you go."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `history` command's options to `parser`."""
+    parser.add_argument("--json", action="store_true", help="export every session as JSON")
+    parser.add_argument(
+        "--week", action="store_true", help="sessions per week for each routine, as a chart"
+    )
+    parser.add_argument(
+        "--weeks", type=_positive_int, default=8, metavar="N",
+        help="how many weeks --week and --plot cover (default 8)",
+    )
+    parser.add_argument(
+        "--plot", type=Path, metavar="FILE.svg", help="write a chart of sessions per week"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR",
+        help="folder holding the history (default: $VOICECOACH_DATA_DIR, "
+        "$XDG_DATA_HOME/voicecoach or ~/.local/share/voicecoach)",
+    )
+    parser.add_argument(
+        "--limit", type=_positive_int, default=20, metavar="N",
+        help="how many recent sessions to list (default 20)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, not {value}")
+    return value
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Carry out `voicecoach history` with parsed `args`; returns the exit status."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    data_dir = args.data_dir if args.data_dir is not None else _configured_data_dir()
+    path = Path(data_dir).expanduser() / DB_FILENAME
+    history = None
+    if path.exists():
+        try:
+            history = _open_for_reading(path)
+        except HistoryUnavailable as exc:
+            print(f"voicecoach history: cannot read the history: {exc.reason}", file=err)
+            return 1
+    try:
+        return _report(history, args, out, err)
+    except HistoryUnavailable as exc:
+        print(f"voicecoach history: cannot read the history: {exc.reason}", file=err)
+        return 1
+    except OSError as exc:
+        print(f"voicecoach history: cannot write {exc.filename}: {exc.strerror}", file=err)
+        return 1
+    finally:
+        if history is not None:
+            history.close()
+
+
+def _open_for_reading(path: Path) -> History:
+    # Open normally first so a log left by a killed session is folded in; fall back to a
+    # read-only open so a history on a read-only disk can still be looked at.
+    try:
+        return History.open(path, timeout=OPEN_TIMEOUT)
+    except HistoryUnavailable as exc:
+        if exc.kind not in ("read-only", "cannot-open"):
+            raise
+        return History.open(path, timeout=OPEN_TIMEOUT, read_only=True)
+
+
+def _report(
+    history: History | None, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    weekly = history.weekly(args.weeks) if history is not None else []
+    if args.plot is not None:
+        args.plot.write_text(weekly_svg(weekly), encoding="utf-8")
+        # With --json, stdout carries only JSON, so the note goes to stderr.
+        note_to = err if args.json else out
+        print(f"Wrote a chart of sessions per week to {args.plot}", file=note_to)
+    if args.json:
+        data = history.export_json() if history is not None else []
+        json.dump(data, out, indent=2)
+        out.write("\n")
+        return 0
+    if args.week:
+        print(weekly_text(weekly, args.weeks, _bar_char(out)), file=out)
+        return 0
+    sessions = history.recent(args.limit) if history is not None else []
+    print(sessions_table(sessions) if sessions else NO_HISTORY, file=out)
+    return 0
+
+
+def _bar_char(out: TextIO) -> str:
+    # A full block reads best; fall back to '#' where the terminal cannot show it.
+    try:
+        "\u2588".encode(getattr(out, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "#"
+    return "\u2588"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes >= 60:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{minutes}:{secs:02d}"
+
+
+def _pain(before: int | None, after: int | None) -> str:
+    if before is None and after is None:
+        return "-"
+    text = f"{'-' if before is None else before}->{'-' if after is None else after}"
+    if before is not None and after is not None and after - before >= 2:
+        text += " up"  # a rise worth a look, matched to the coach's own warning
+    return text
+
+
+def sessions_table(sessions: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of sessions (as `History.recent()` gives them), newest first."""
+    header = ("#", "Date", "Routine", "Duration", "Sets", "Skipped", "Pain", "Outcome")
+    rows = []
+    for s in sessions:
+        planned = s["planned_sets"]
+        sets = f"{s['sets_done']}/{planned}" if planned else str(s["sets_done"])
+        outcome = s["outcome"]
+        if not s["ended_cleanly"]:
+            outcome += " (no end recorded)"
+        if s["resumed_from"] is not None:
+            outcome += f", resumes #{s['resumed_from']}"
+        if s["pain_stops"]:
+            outcome += f", pain stop x{s['pain_stops']}"
+        rows.append((
+            str(s["id"]),
+            datetime.fromtimestamp(s["started_at"]).strftime("%Y-%m-%d %H:%M"),
+            s["routine"],
+            _duration(s["duration_seconds"]),
+            sets,
+            str(s["skipped"]) if s["skipped"] else "-",
+            _pain(s["pain_before"], s["pain_after"]),
+            outcome,
+        ))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def weekly_text(weekly: Sequence[dict[str, Any]], weeks: int, bar: str = "#") -> str:
+    """Sessions per ISO week for each routine, with a bar per week."""
+    if not weekly:
+        return f"No sessions in the last {weeks} weeks. {NO_HISTORY}"
+    most = max(1, max(r["sessions"] for r in weekly))
+    scale = min(1.0, 30 / most)  # keep bars within a narrow terminal
+    routines = sorted({r["routine"] for r in weekly})
+    lines = [f"Sessions per week, last {weeks} weeks (finished in brackets)"]
+    for routine in routines:
+        rows = [r for r in weekly if r["routine"] == routine]
+        total = sum(r["sessions"] for r in rows)
+        active = sum(1 for r in rows if r["sessions"])
+        lines += ["", f"{routine}: {total} sessions, active in {active} of {len(rows)} weeks"]
+        for r in rows:
+            monday = datetime.fromisoformat(r["week_start"]).strftime("%b %d")
+            bars = bar * max(1 if r["sessions"] else 0, round(r["sessions"] * scale))
+            count = f"{r['sessions']} ({r['finished']})" if r["sessions"] else "0"
+            lines.append(f"  {r['week']}  {monday}  {bars.ljust(round(most * scale))}  {count}")
+    return "\n".join(lines)
+
+
+def _xml_text(text: str) -> str:
+    # Routine names come from user files; drop characters XML 1.0 cannot carry at all.
+    clean = "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+    return escape(clean)
+
+
+_COLOURS = ("#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828", "#00838f", "#9e9d24")
+
+
+def weekly_svg(weekly: Sequence[dict[str, Any]]) -> str:
+    """A self-contained SVG bar chart of sessions per week, stacked by routine."""
+    weeks = sorted({(r["week"], r["week_start"]) for r in weekly})
+    routines = sorted({r["routine"] for r in weekly})
+    counts = {(r["week"], r["routine"]): r["sessions"] for r in weekly}
+    totals = [sum(counts.get((w, rt), 0) for rt in routines) for w, _ in weeks]
+    top = max([1, *totals])
+    left, right, chart_top, chart_h = 48, 16, 40, 200
+    slot = 56
+    width = left + right + slot * max(1, len(weeks))
+    legend_h = 20 * len(routines)
+    height = chart_top + chart_h + 40 + legend_h
+    scale = chart_h / top
+    base = chart_top + chart_h
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        "<title>Sessions per week</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="24" font-size="15" font-weight="bold">Sessions per week</text>',
+    ]
+    # Whole-number gridlines: sessions are counted, so halves would mislead.
+    step = max(1, -(-top // 5))
+    for value in range(0, top + 1, step):
+        y = base - value * scale
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>'
+        )
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
+    if not weeks:
+        parts.append(
+            f'<text x="{left + 8}" y="{chart_top + chart_h / 2:.0f}">No sessions yet</text>'
+        )
+    for i, (week, week_start) in enumerate(weeks):
+        x = left + slot * i + 10
+        y = float(base)
+        for j, routine in enumerate(routines):
+            n = counts.get((week, routine), 0)
+            if not n:
+                continue
+            h = n * scale
+            y -= h
+            parts.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{slot - 20}" height="{h:.1f}" '
+                f'fill="{_COLOURS[j % len(_COLOURS)]}">'
+                f"<title>{_xml_text(routine)}, week of {week_start}: {n}</title></rect>"
+            )
+        if totals[i]:
+            parts.append(
+                f'<text x="{x + (slot - 20) / 2:.0f}" y="{y - 4:.1f}" '
+                f'text-anchor="middle">{totals[i]}</text>'
+            )
+        parts.append(
+            f'<text x="{x + (slot - 20) / 2:.0f}" y="{base + 16}" '
+            f'text-anchor="middle">{_xml_text(week[5:])}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#333"/>'
+    )
+    for j, routine in enumerate(routines):
+        y = base + 40 + 20 * j
+        parts.append(
+            f'<rect x="{left}" y="{y - 10}" width="12" height="12" '
+            f'fill="{_COLOURS[j % len(_COLOURS)]}"/>'
+        )
+        parts.append(f'<text x="{left + 18}" y="{y}">{_xml_text(routine)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _configured_data_dir() -> Path:
+    """The data folder from the configuration file, or the default if it can't be read."""
+    try:
+        from voicecoach.config import load_config
+
+        return Path(load_config().config.data.folder)
+    except Exception:  # a broken config must not hide the history; `voicecoach config` reports it
+        return default_data_dir()

@@ -1,0 +1,652 @@
+"""The coach's brain: a cursor over the Plan that reacts to the time and to commands.
+
+Pure: no sleeping, no audio, no printing.  Given the session time (seconds of routine
+time since the start) and, now and then, a command, it returns what happens next as
+a list of outputs: things to say, speech to cut off, and events to record.  The
+runner owns the real clock and the devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicecoach.commands import Command, help_text
+from voicecoach.plan import COUNT, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
+
+REPLY = "reply"
+BACK_RESTARTS_AFTER = 3.0  # seconds into a step after which `back` restarts it
+TEMPO_STEP = 1.25
+TEMPO_LIMITS = (0.5, 2.0)
+CHECKIN_TIMEOUT = 20.0
+OFFER_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Say:
+    """Say `text`.  `due` is the session time it was scheduled for (None for a reply)."""
+
+    text: str
+    due: float | None = None
+    kind: str = REPLY
+
+
+@dataclass(frozen=True)
+class Hush:
+    """Cut off whatever is being said."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something worth recording: a set finished, an exercise skipped, the end."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Output = Say | Hush | Event
+
+
+@dataclass
+class SessionOptions:
+    checkins: bool = False
+    """Ask for knee pain (0-10) before and after the session."""
+    resume_at: tuple[int, int, int] | None = None
+    """Offer to continue from this set (exercise, set number, side index)."""
+    step_up: dict[int, int] = field(default_factory=dict)
+    """Offer higher targets: exercise index -> new target (reps or hold seconds)."""
+
+
+@dataclass
+class _Question:
+    kind: str  # stop, pain, checkin_before, checkin_after, resume, step_up
+    prompt: str
+    timeout_at: float | None = None
+
+
+class Session:
+    """Runs a Plan against a clock it is told about."""
+
+    def __init__(self, plan: Plan, options: SessionOptions | None = None):
+        self.plan = plan
+        self.options = options or SessionOptions()
+        self.idx = 0
+        self.block: Block = plan.blocks[0]
+        self.t0 = 0.0
+        self.scale = 1.0
+        self.cue_i = 0
+        self.tempo = 1.0
+        self.paused_since: float | None = None
+        self.question: _Question | None = None
+        self.pending: list[_Question] = []
+        self.targets: dict[int, int] = {}
+        self.started_at = 0.0
+        self.finished = False
+        self.outcome: str | None = None
+        self.sets_done: list[dict[str, Any]] = []
+        self.skipped: list[int] = []
+        self.pain_scores: dict[str, int] = {}
+        self.last_sentence = ""
+        self.last_count: int | None = None
+        self.counts_fired = 0
+        self.ending = False
+
+    # -- the clock ------------------------------------------------------------------
+
+    def start(self, now: float) -> list[Output]:
+        """Begin the session at session time `now`."""
+        self.started_at = now
+        self.t0 = now
+        out: list[Output] = [Event("session_start", {
+            "routine": self.plan.routine.name, "title": self.plan.routine.title,
+            "sets_planned": len(self.plan.set_keys()),
+        })]
+        if self.options.resume_at is not None and self.plan.index_of_set(self.options.resume_at) is not None:
+            e, s, side = self.options.resume_at
+            ex = self.plan.routine.exercises[e]
+            label = self.plan.set_label(ex, s, side)
+            where = f"{ex.name}, {label}" if label else ex.name
+            self.pending.append(_Question(
+                "resume", f"Last time you stopped at {where}. Say yes to continue where you "
+                "stopped, or no to start from the beginning.", OFFER_TIMEOUT))
+        if self.options.step_up:
+            self.pending.append(_Question(
+                "step_up", "You finished every set at your targets in your last sessions. "
+                "Shall we step up a little today? Say yes or no.", OFFER_TIMEOUT))
+        if self.options.checkins:
+            self.pending.append(_Question(
+                "checkin_before", "Before we start: how is your knee, from 0 to 10, "
+                "where 0 is no pain? Say a number, or say skip.", CHECKIN_TIMEOUT))
+        if self.pending:
+            self.paused_since = now
+            out += self._ask(self.pending.pop(0), now)
+        else:
+            out += self.tick(now)
+        return out
+
+    def next_due(self) -> float | None:
+        """Session time of the next thing that will happen on its own, or None."""
+        if self.finished:
+            return None
+        if self.question is not None:
+            return self.question.timeout_at
+        if self.paused_since is not None:
+            return None
+        if self.cue_i < len(self.block.cues):
+            return min(self._due(self.cue_i), self._block_end())
+        return self._block_end()
+
+    def next_is_sentence(self) -> bool:
+        """Whether the next due thing is a sentence, which may wait for speech to finish."""
+        return (self.question is None and self.paused_since is None
+                and self.cue_i < len(self.block.cues)
+                and self.block.cues[self.cue_i].kind == SENTENCE
+                and self._due(self.cue_i) <= self._block_end())
+
+    def defer(self, now: float) -> None:
+        """Move the current block later so that its next cue is due at `now`."""
+        if self.cue_i < len(self.block.cues):
+            lateness = now - self._due(self.cue_i)
+            if lateness > 0:
+                self.t0 += lateness
+
+    def tick(self, now: float) -> list[Output]:
+        """Everything that is due by `now`, in order."""
+        out: list[Output] = []
+        for _ in range(10_000):  # a bound, not an expectation: each pass fires or ends one thing
+            if self.finished:
+                break
+            if self.question is not None:
+                q = self.question
+                if q.timeout_at is not None and now >= q.timeout_at:
+                    out += self._answer_timeout(q, q.timeout_at)
+                    continue
+                break
+            if self.paused_since is not None:
+                break
+            end = self._block_end()
+            if self.cue_i < len(self.block.cues) and self._due(self.cue_i) <= min(now, end):
+                cue = self.block.cues[self.cue_i]
+                due = self._due(self.cue_i)
+                self.cue_i += 1
+                if cue.kind in (COUNT, TICK) and self._next_timed_also_due(now):
+                    continue  # a stale count is worse than none: say only the latest
+                out += self._fire(cue.text, due, cue.kind, cue.count)
+                continue
+            if end <= now:
+                out += self._end_block(end)
+                continue
+            break
+        return out
+
+    # -- commands -------------------------------------------------------------------
+
+    def handle(self, command: Command, now: float) -> list[Output]:
+        """React to a command heard at session time `now`."""
+        out = self.tick(now)
+        out.append(Event("command", {"name": command.name, "value": command.value}))
+        if self.finished:
+            return out + [Say("The session is over.")]
+        if self.question is not None:
+            return out + self._answer(command, now)
+        name = command.name
+        if self.ending:
+            # Only the goodbye is left: nothing to move to, pause or skip.
+            if name in ("next", "done", "skip", "stop"):
+                return out + [Hush()] + self._end_block(now)
+            return out + [Say("We're at the end of the session.")]
+        if self.paused_since is not None and name not in (
+                "pause", "status", "help", "repeat", "slower", "faster", "stop", "pain", "number"):
+            out += self._unpause(now)
+            if name in ("resume", "yes"):
+                return out + [Say("Carrying on.")]
+        handler = getattr(self, f"_cmd_{name}", None)
+        if handler is None:
+            return out + [Say("I can't do that now. " + help_text())]
+        return out + handler(now, command)
+
+    def input_closed(self, now: float) -> list[Output]:
+        """No more commands will come: never wait for one again."""
+        out = self.tick(now)
+        if self.question is not None and self.question.timeout_at is None:
+            out += self._answer(Command("yes" if self.question.kind == "stop" else "resume"), now)
+        if self.paused_since is not None and self.question is None and not self.finished:
+            out += [Say("No more input. Ending the session.")] + self._begin_ending(now, "stopped")
+        return out
+
+    def _cmd_next(self, now: float, _c: Command) -> list[Output]:
+        kind = self.block.kind
+        if kind in ("reps", "hold"):
+            return self._finish_set(now, early=True)
+        if kind == "finish":
+            return [Hush()] + self._end_block(now)
+        return [Hush()] + self._goto(self.idx + 1, now)
+
+    _cmd_done = _cmd_next
+
+    def _cmd_back(self, now: float, _c: Command) -> list[Output]:
+        kind = self.block.kind
+        if self.block.is_step and now - self.t0 > BACK_RESTARTS_AFTER:
+            return [Hush(), Say("From the top.")] + self._goto(self.idx, now)
+        for i in range(self.idx - 1, -1, -1):
+            if self.plan.blocks[i].is_step:
+                return [Hush(), Say("Going back.")] + self._goto(i, now)
+        if kind == "intro":
+            return [Hush(), Say("From the top.")] + self._goto(self.idx, now)
+        return [Say("This is the start.")]
+
+    def _cmd_repeat(self, now: float, _c: Command) -> list[Output]:
+        kind = self.block.kind
+        if kind == "ready":
+            return [Hush()] + self._goto(self.idx - 1, now)
+        if kind in ("reps", "hold", "rest", "switch"):
+            first = self.block.cues[0].text if self.block.cues else ""
+            return [Say(first + " " + self._progress_text(now))] if kind in ("reps", "hold") else [Say(first)]
+        return [Say(self.last_sentence or "Nothing to repeat yet.")]
+
+    def _cmd_more(self, now: float, _c: Command) -> list[Output]:
+        if self.block.kind not in ("reps", "hold") or self.block.exercise is None:
+            return [Say("Say more during a set to go to the top of its range.")]
+        ex = self.plan.routine.exercises[self.block.exercise]
+        rng = ex.reps if self.block.kind == "reps" else ex.hold_seconds
+        assert rng is not None and self.block.target is not None
+        if rng.max == rng.min:
+            return [Say(f"This set is a fixed {rng.min}.")]
+        if self.block.target >= rng.max:
+            return [Say(f"We're already going to {rng.max}, the top of the range.")]
+        self.block = retarget(self.plan, self.block, rng.max)
+        self.cue_i = next((i for i in range(len(self.block.cues)) if self._due(i) > now),
+                          len(self.block.cues))
+        return [Say(f"Keep going, up to {rng.max}.")]
+
+    def _cmd_pause(self, now: float, _c: Command) -> list[Output]:
+        if self.paused_since is not None:
+            return [Say("Already paused. Say resume to carry on.")]
+        self.paused_since = now
+        return [Hush(), Event("paused"), Say("Paused. Say resume when you're ready.")]
+
+    def _cmd_resume(self, now: float, _c: Command) -> list[Output]:
+        if self.block.kind == "ready":
+            return [Hush()] + self._goto(self.idx + 1, now)
+        return [Say("We're already going. Say pause to stop the clock.")]
+
+    def _cmd_skip(self, now: float, _c: Command) -> list[Output]:
+        e = self.block.exercise
+        if self.block.kind == "intro":
+            return [Hush(), Say("Skipping the introduction.")] + self._goto(self.idx + 1, now)
+        if e is None:
+            return [Say("There is nothing left to skip.")]
+        return [Hush()] + self._skip_exercise(e, now)
+
+    def _cmd_stop(self, now: float, _c: Command) -> list[Output]:
+        if self.paused_since is None:
+            self.paused_since = now
+        return [Hush()] + self._ask(_Question(
+            "stop", "Stopped. Do you want to end the session? Say yes to end, or no to carry on."), now)
+
+    def _cmd_slower(self, now: float, c: Command) -> list[Output]:
+        factor = TEMPO_STEP if c.name == "slower" else 1 / TEMPO_STEP
+        new = min(TEMPO_LIMITS[1], max(TEMPO_LIMITS[0], self.tempo * factor))
+        if abs(new - self.tempo) < 1e-9:
+            return [Say(f"That's as {'slow' if c.name == 'slower' else 'fast'} as I count.")]
+        self.tempo = new
+        if self.block.kind == "reps":
+            self._rescale(now, new)
+            return [Say("Slower." if c.name == "slower" else "Faster.")]
+        return [Say(f"I'll count {'slower' if c.name == 'slower' else 'faster'} in the next set.")]
+
+    _cmd_faster = _cmd_slower
+
+    def _cmd_status(self, now: float, _c: Command) -> list[Output]:
+        return [Say(self.status_text(now))]
+
+    def _cmd_help(self, now: float, _c: Command) -> list[Output]:
+        return [Say(help_text())]
+
+    def _cmd_yes(self, now: float, c: Command) -> list[Output]:
+        if self.block.kind == "ready":
+            return [Hush()] + self._goto(self.idx + 1, now)
+        return [Say("I didn't ask a question. Say help to hear what you can say.")]
+
+    _cmd_no = _cmd_yes
+
+    def _cmd_pain(self, now: float, _c: Command) -> list[Output]:
+        if self.paused_since is None:
+            self.paused_since = now
+        out: list[Output] = [Hush(), Event("pain_reported", self._where())]
+        out.append(Say("Stop this exercise now. " + " ".join(self.plan.routine.safety)))
+        if self.block.exercise is None:
+            return out + self._ask(_Question(
+                "pain", "Say resume to carry on, or stop to end the session."), now)
+        return out + self._ask(_Question(
+            "pain", "Say skip to move on to the next exercise, or stop to end the session."), now)
+
+    def _cmd_number(self, now: float, _c: Command) -> list[Output]:
+        return [Say("I only need a number when I ask how your knee feels.")]
+
+    # -- questions ------------------------------------------------------------------
+
+    def _ask(self, q: _Question, now: float) -> list[Output]:
+        if q.timeout_at is not None:
+            q = _Question(q.kind, q.prompt, now + q.timeout_at)
+        self.question = q
+        self.last_sentence = q.prompt
+        return [Event("question", {"kind": q.kind}), Say(q.prompt)]
+
+    def _answer(self, c: Command, now: float) -> list[Output]:
+        q = self.question
+        assert q is not None
+        name = c.name
+        if name == "repeat":
+            return [Say(q.prompt)]
+        if name == "help":
+            return [Say(_QUESTION_HELP[q.kind])]
+        if q.kind == "stop":
+            if name in ("yes", "stop", "done"):
+                self.question = None
+                return [Say("Ending the session.")] + self._begin_ending(now, "stopped")
+            if name in ("no", "resume", "next"):
+                return self._close_question(now, [Say("Carrying on.")])
+            return [Say("Please say yes to end, or no to carry on.")]
+        if q.kind == "pain":
+            if name in ("skip", "next", "yes") and self.block.exercise is not None:
+                self.question = None
+                self._unpause_quietly(now)
+                return self._skip_exercise(self.block.exercise, now)
+            if name in ("stop", "done"):
+                self.question = None
+                return [Say("Ending the session. Look after that knee.")] + self._begin_ending(now, "stopped")
+            if name in ("resume", "no"):
+                return self._close_question(now, [Say("Carrying on. Stop if it hurts again.")])
+            return [Say(q.prompt)]
+        if q.kind in ("checkin_before", "checkin_after"):
+            when = "before" if q.kind == "checkin_before" else "after"
+            if name == "number" and c.value is not None:
+                self.pain_scores[when] = c.value
+                return self._close_question(now, [
+                    Event("pain_score", {"when": when, "score": c.value}),
+                    Say(f"Thanks. {c.value} out of 10.")])
+            if name in ("skip", "no", "next", "done"):
+                return self._close_question(now, [Event("pain_score", {"when": when, "score": None})])
+            return [Say("Say a number from 0 to 10, or say skip.")]
+        if q.kind == "resume":
+            if name in ("yes", "resume", "next"):
+                return self._close_question(now, [Say("Picking up where you stopped.")], resume=True)
+            if name in ("no", "skip"):
+                return self._close_question(now, [Event("resume_declined"), Say("Starting from the beginning.")])
+            return [Say("Say yes to continue, or no to start over.")]
+        if q.kind == "step_up":
+            if name in ("yes", "more"):
+                self.targets.update(self.options.step_up)
+                return self._close_question(now, [Event("step_up", {"targets": dict(self.options.step_up)}),
+                                                  Say("Great. A little more today.")])
+            if name in ("no", "skip"):
+                return self._close_question(now, [Say("Same targets as last time.")])
+            return [Say("Say yes to step up, or no to keep your targets.")]
+        return [Say(q.prompt)]
+
+    def _answer_timeout(self, q: _Question, now: float) -> list[Output]:
+        if q.kind == "resume":
+            return self._close_question(now, [Say("I'll take that as a yes.")], resume=True)
+        if q.kind in ("checkin_before", "checkin_after"):
+            when = "before" if q.kind == "checkin_before" else "after"
+            return self._close_question(now, [Event("pain_score", {"when": when, "score": None})])
+        return self._close_question(now, [])
+
+    def _close_question(self, now: float, out: list[Output], resume: bool = False) -> list[Output]:
+        q = self.question
+        self.question = None
+        if self.pending:
+            nxt = self.pending.pop(0)
+            if resume:
+                out += self._jump_to_resume(now)
+                self.paused_since = now
+            return out + self._ask(nxt, now)
+        if q is not None and q.kind == "checkin_after":
+            self.paused_since = None
+            return out + self._start_finish(now)
+        self._unpause_quietly(now)
+        if resume:
+            out += self._jump_to_resume(now)
+        return out + self.tick(now)
+
+    def _jump_to_resume(self, now: float) -> list[Output]:
+        key = self.options.resume_at
+        idx = self.plan.index_of_set(key) if key else None
+        if idx is None:
+            return []
+        # Land on the set itself, after the get-ready countdown that precedes it.
+        ready = self.plan.first_block_of_exercise(key[0]) + 1 if key else idx
+        if self.plan.blocks[ready].kind == "ready" and idx != ready + 1:
+            out = self._goto(idx, now)
+            return [Event("resumed_from", {"exercise_index": key[0], "set": key[1], "side_index": key[2]}), *out]
+        return [Event("resumed_from", {"exercise_index": key[0], "set": key[1], "side_index": key[2]}),
+                *self._goto(idx, now)]
+
+    # -- moving around ----------------------------------------------------------------
+
+    def _goto(self, idx: int, now: float) -> list[Output]:
+        """Start block `idx` at `now`."""
+        if idx >= len(self.plan.blocks) - 1:
+            return self._begin_ending(now, "finished")
+        return self._enter(idx, now) + self.tick(now)
+
+    def _enter(self, idx: int, t: float) -> list[Output]:
+        block = self.plan.blocks[idx]
+        if block.set_key is not None and block.exercise in self.targets:
+            ex = self.plan.routine.exercises[block.exercise]
+            rng = ex.reps or ex.hold_seconds
+            assert rng is not None
+            block = retarget(self.plan, block, min(rng.max, self.targets[block.exercise]))
+        self.idx = idx
+        self.block = block
+        self.t0 = t
+        self.cue_i = 0
+        self.counts_fired = 0
+        self.last_count = None
+        self.scale = self.tempo if block.kind == "reps" else 1.0
+        if block.set_key is not None:
+            return [Event("set_started", self._where())]
+        return []
+
+    def _end_block(self, end: float) -> list[Output]:
+        out: list[Output] = []
+        if self.block.set_key is not None:
+            out += self._record_set(end, early=False)
+        if self.block.kind == "finish":
+            self.finished = True
+            return out + [Event("session_end", self._summary_data(end))]
+        nxt = self.idx + 1
+        if nxt >= len(self.plan.blocks) - 1:
+            return out + self._begin_ending(end, "finished")
+        return out + self._enter(nxt, end)
+
+    def _finish_set(self, now: float, early: bool) -> list[Output]:
+        out: list[Output] = [Hush()]
+        out += self._record_set(now, early=early)
+        out.append(Say("Good. That set is done."))
+        nxt = self.idx + 1
+        if nxt >= len(self.plan.blocks) - 1:
+            return out + self._begin_ending(now, "finished")
+        return out + self._enter(nxt, now) + self.tick(now)
+
+    def _record_set(self, t: float, early: bool) -> list[Output]:
+        block = self.block
+        assert block.exercise is not None and block.target is not None
+        ex = self.plan.routine.exercises[block.exercise]
+        if block.kind == "hold":
+            start = self.t0 + hold_start(block) * self.scale
+            done = float(min(block.target, max(0.0, t - start)))
+        else:
+            parts = max(1, len(ex.parts))
+            done = float(self.counts_fired) / parts if early else float(block.target)
+        record = {
+            **self._where(),
+            "kind": block.kind,
+            "done": round(done, 1),
+            "target": block.target,
+            "ended_early": early,
+        }
+        self.sets_done.append(record)
+        return [Event("set_finished", record)]
+
+    def _skip_exercise(self, e: int, now: float) -> list[Output]:
+        ex = self.plan.routine.exercises[e]
+        if e not in self.skipped:
+            self.skipped.append(e)
+        out: list[Output] = [Event("exercise_skipped", {"exercise_index": e, "exercise": ex.name}),
+                             Say(f"Skipping {ex.name}.")]
+        nxt = next((i for i, b in enumerate(self.plan.blocks) if b.exercise is not None and b.exercise > e),
+                   len(self.plan.blocks) - 1)
+        return out + self._goto(nxt, now)
+
+    def _begin_ending(self, now: float, outcome: str) -> list[Output]:
+        if self.ending:
+            return self._start_finish(now)
+        self.ending = True
+        self.outcome = outcome
+        self.paused_since = None
+        if self.options.checkins:
+            self.paused_since = now
+            return self._ask(_Question(
+                "checkin_after", "How is your knee now, from 0 to 10? Say a number, or say skip.",
+                CHECKIN_TIMEOUT), now)
+        return self._start_finish(now)
+
+    def _start_finish(self, now: float) -> list[Output]:
+        idx = len(self.plan.blocks) - 1
+        self.idx = idx
+        base = self.plan.blocks[idx]
+        lines = [c.text for c in base.cues] if self.outcome == "finished" else ["Stopping here."]
+        lines += self.summary_lines(now)
+        cues = []
+        t = 0.0
+        for text in lines:
+            cues.append(type(base.cues[0])(round(t, 3), text))
+            t += len(text.split()) / self.plan.settings.words_per_second + 0.2 + self.plan.settings.sentence_gap
+        self.block = Block("finish", tuple(cues), round(t, 3))
+        self.t0 = now
+        self.cue_i = 0
+        self.scale = 1.0
+        return self.tick(now)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _fire(self, text: str, due: float, kind: str, count: int | None) -> list[Output]:
+        if kind == SENTENCE:
+            self.last_sentence = text
+        if kind == COUNT:
+            self.counts_fired += 1
+            self.last_count = count
+        return [Say(text, due, kind)]
+
+    def _next_timed_also_due(self, now: float) -> bool:
+        i = self.cue_i
+        return (i < len(self.block.cues) and self.block.cues[i].kind in (COUNT, TICK)
+                and self._due(i) <= min(now, self._block_end()))
+
+    def _due(self, i: int) -> float:
+        return self.t0 + self.block.cues[i].at * self.scale
+
+    def _block_end(self) -> float:
+        return self.t0 + self.block.duration * self.scale
+
+    def _rescale(self, now: float, scale: float) -> None:
+        offset = (now - self.t0) / self.scale
+        self.scale = scale
+        self.t0 = now - offset * scale
+
+    def _unpause(self, now: float) -> list[Output]:
+        paused = self._unpause_quietly(now)
+        return [Event("resumed", {"paused_seconds": round(paused, 3)})]
+
+    def _unpause_quietly(self, now: float) -> float:
+        if self.paused_since is None:
+            return 0.0
+        paused = now - self.paused_since
+        self.t0 += paused
+        self.paused_since = None
+        return paused
+
+    def _where(self) -> dict[str, Any]:
+        block = self.block
+        if block.exercise is None:
+            return {}
+        ex = self.plan.routine.exercises[block.exercise]
+        data: dict[str, Any] = {"exercise_index": block.exercise, "exercise": ex.name}
+        if block.set_key is not None:
+            side_i = block.side_index or 0
+            data.update({
+                "set": block.set_no, "sets": ex.sets.min,
+                "side": ex.sides[side_i] if ex.sides else None, "side_index": side_i,
+            })
+        return data
+
+    def _progress_text(self, now: float) -> str:
+        block = self.block
+        if block.kind == "hold":
+            start = self.t0 + hold_start(block) * self.scale
+            left = max(0, round(block.target - max(0.0, now - start))) if block.target else 0
+            return f"{plural(left, 'second')} to go."
+        done = self.last_count or 0
+        return f"You've done {done} of {block.target}."
+
+    def status_text(self, now: float) -> str:
+        routine = self.plan.routine
+        block = self.block
+        if block.exercise is None:
+            return "We're at the start of the routine." if block.kind == "intro" else "We're at the end."
+        ex = routine.exercises[block.exercise]
+        text = f"Exercise {block.exercise + 1} of {len(routine.exercises)}, {ex.name}."
+        if block.set_key is not None:
+            label = self.plan.set_label(ex, block.set_no or 1, block.side_index or 0)
+            if label:
+                text += f" {label[0].upper()}{label[1:]}."
+            text += " " + self._progress_text(now)
+        elif block.kind in ("rest", "switch"):
+            text += " Resting."
+        left = len(routine.exercises) - block.exercise - 1
+        text += f" {plural(left, 'exercise')} left after this one." if left else " This is the last exercise."
+        if self.paused_since is not None:
+            text += " We're paused."
+        return text
+
+    def _summary_data(self, now: float) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "sets_done": len(self.sets_done),
+            "sets_planned": len(self.plan.set_keys()),
+            "skipped": [self.plan.routine.exercises[e].name for e in self.skipped],
+            "seconds": round(now - self.started_at, 3),
+            "pain": dict(self.pain_scores),
+        }
+
+    def summary_lines(self, now: float) -> list[str]:
+        planned = len(self.plan.set_keys())
+        done = len(self.sets_done)
+        minutes = max(0, round((now - self.started_at) / 60))
+        duration = "under a minute" if minutes == 0 else plural(minutes, "minute")
+        lines = [f"You finished {done} of {plural(planned, 'set')} in {duration}."]
+        if self.skipped:
+            names = [self.plan.routine.exercises[e].name for e in self.skipped]
+            lines.append("You skipped " + ", ".join(names) + ".")
+        before, after = self.pain_scores.get("before"), self.pain_scores.get("after")
+        if before is not None and after is not None:
+            if after - before >= 3:
+                lines.append(f"Your knee pain went up from {before} to {after}. "
+                             "Please rest, and see a physiotherapist or doctor if it stays.")
+            else:
+                lines.append(f"Knee pain: {before} before, {after} after.")
+        return lines
+
+
+_QUESTION_HELP = {
+    "stop": "Say yes to end the session, or no to carry on.",
+    "pain": "Say skip to move on, stop to end the session, or resume to carry on.",
+    "checkin_before": "Say a number from 0 for no pain to 10 for the worst pain, or say skip.",
+    "checkin_after": "Say a number from 0 for no pain to 10 for the worst pain, or say skip.",
+    "resume": "Say yes to continue where you stopped, or no to start over.",
+    "step_up": "Say yes for slightly higher targets today, or no to keep them.",
+}
+
+__all__ = ["Event", "Hush", "Output", "Say", "Session", "SessionOptions", "TICK"]

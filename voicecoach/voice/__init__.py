@@ -1,0 +1,1 @@
+"""The edges of the coach: speech out, speech in, microphones and the gate between them."""

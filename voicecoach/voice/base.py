@@ -1,0 +1,65 @@
+"""The ports between the coach and the outside world: what a Speaker and a Listener promise.
+
+The runner talks only to these interfaces, so text mode, espeak-ng, pyttsx3, vosk
+and PocketSphinx are interchangeable adapters and tests can swap in fakes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from voicecoach.commands import Command
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A command that a listener recognized.
+
+    `start`, `end` and `emitted` are seconds of audio since the listener started
+    (None for typed input): where the phrase began and ended, and when the
+    listener decided.  `text` is what was heard, before mapping to `command`.
+    """
+
+    command: Command
+    text: str
+    start: float | None = None
+    end: float | None = None
+    emitted: float | None = None
+    confidence: float | None = None
+
+
+class Speaker(ABC):
+    """Says cues.  `say` must not block for the length of the speech."""
+
+    @abstractmethod
+    def say(self, text: str) -> None:
+        """Start saying `text`, cutting off anything still being said."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Cut off whatever is being said now."""
+
+    def is_speaking(self) -> bool:
+        """True while audio is still playing."""
+        return False
+
+    def prepare(self, phrases: list[str]) -> None:  # noqa: B027 - optional hook
+        """Render phrases ahead of time (count words, fixed cues) so they start on time."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the audio device."""
+
+
+class Listener(ABC):
+    """Turns user input into commands, on a thread of its own."""
+
+    @abstractmethod
+    def start(self, on_heard: Callable[[Heard], None], on_closed: Callable[[str], None]) -> None:
+        """Begin listening.  Call `on_heard` for every command and `on_closed(reason)`
+        once if input ends for good (end of typed input, microphone gone)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop listening and release the device."""
