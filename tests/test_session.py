@@ -252,11 +252,27 @@ def test_an_unanswered_checkin_is_skipped_after_a_while():
     assert d.session.outcome == "finished"
 
 
-def test_resume_offer_lands_on_the_first_unfinished_set():
+def test_resume_offer_lands_on_the_first_unfinished_set_after_a_countdown():
     d = Driver(options=SessionOptions(resume_at=(0, 2, 1)))
     d.say("yes")
+    assert d.session.block.kind == "ready" and d.session.block.exercise == 0
+    d.until(lambda s: s.block.kind != "ready")
     block = d.session.block
     assert (block.kind, block.exercise, block.set_no, block.side_index) == ("reps", 0, 2, 1)
+    assert "Last time you stopped at Lifts, set 2 of 2, right leg." in d.texts()[0]
+
+
+def test_go_during_the_resume_countdown_starts_the_resumed_set():
+    d = Driver(options=SessionOptions(resume_at=(1, 1, 0)))
+    d.say("yes")
+    d.say("resume")
+    block = d.session.block
+    assert (block.kind, block.exercise, block.set_no) == ("hold", 1, 1)
+
+
+def test_notices_are_said_first():
+    d = Driver(options=SessionOptions(notices=["I can't record this session: the disk is full."]))
+    assert d.texts()[0] == "I can't record this session: the disk is full."
 
 
 def test_declining_the_resume_offer_starts_from_the_beginning():

@@ -10,21 +10,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import os
 import signal
+import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from voicecoach.plan import COUNT, TICK, Plan, PlanSettings
 from voicecoach.routine import Routine, Tempo, find_routine
-from voicecoach.runner import EventLog, Record, Runner
+from voicecoach.runner import EventLog, InputRecovery, Record, Runner
 from voicecoach.session import Session, SessionOptions
 from voicecoach.voice.base import Listener, Speaker
+from voicecoach.voice.gate import Gate
 
 STEP_UP_REPS = 1
 STEP_UP_SECONDS = 5
+# How long a write to the history waits for another program holding the file's lock.  Other
+# writers are voicecoach's own and hold it for milliseconds; a longer lock is a fault, and
+# the coach must not fall silent for long mid-session waiting for it.
+RECORD_TIMEOUT = 2.0
 
 
 class RunError(Exception):
@@ -68,6 +77,128 @@ class Voice:
     listener: Listener | None
     mode: str  # "text" or "audio"
     notes: list[str] = field(default_factory=list)
+    recovery: InputRecovery | None = None
+    """How to carry on when the microphone goes away mid-session (audio mode)."""
+    gate: SpokenGate | None = None
+    """The microphone gate (audio mode); it also reports when each utterance really played."""
+
+    def attach(self, runner: Runner) -> None:
+        """Wire `runner` to this voice: typed hints, `spoken` records, microphone recovery."""
+        if hasattr(self.listener, "on_unknown"):
+            self.listener.on_unknown = runner.on_unknown  # type: ignore[union-attr]
+        if self.gate is not None:
+            self.gate.on_spoken = runner.on_spoken
+        if self.recovery is not None:
+            runner.recovery = self.recovery
+
+
+class SpokenGate(Gate):
+    """The gate, also passing each finished utterance to `on_spoken(text, requested,
+    start, end, cut_off)`: the event log's `spoken` records, with the times the audio
+    really started and stopped (count cues' lateness is measured from these)."""
+
+    def __init__(self, tail: float = 0.35) -> None:
+        super().__init__(tail=tail)
+        self.on_spoken: Callable[[str, float, float | None, float | None, bool], None] | None = None
+
+    def ended(self, token: int, at: float, cut_off: bool = False) -> None:
+        was_playing = any(u.token == token and u.end is None for u in self.utterances())
+        super().ended(token, at, cut_off)
+        report = self.on_spoken
+        if not was_playing or report is None:
+            return
+        for u in self.utterances():
+            if u.token == token and u.end is not None:
+                # On the audio thread: the runner only queues this.
+                report(u.text, u.requested, u.start, u.end, u.cut_off)
+                return
+
+
+def open_recognizer(engine: str, model: str | None) -> tuple[Any | None, list[str]]:
+    """The recognizer to listen with, falling back vosk -> bundled PocketSphinx -> none.
+
+    Returns the recognizer (None: no engine could start, so text mode) and notes for
+    the user saying which engine is used, and why not a better one.
+    """
+    from voicecoach.voice.engines import FALLBACK_NOTE, find_model, make_recognizer
+
+    notes: list[str] = []
+    if engine == "vosk" or (engine == "auto" and (model or find_model(None) is not None)):
+        try:
+            recognizer, note = make_recognizer("vosk", model)
+            return recognizer, [note] if note else []
+        except Exception as exc:  # EngineUnavailable, or whatever a broken model throws
+            notes.append(f"The vosk speech engine cannot start: {_reason(exc)}. Using the bundled "
+                         "PocketSphinx engine instead, which recognizes fewer commands.")
+    elif engine == "auto":
+        notes.append(FALLBACK_NOTE)
+    try:
+        recognizer, _ = make_recognizer("sphinx")
+    except Exception as exc:  # EngineUnavailable, or a broken install
+        if engine == "auto" and notes and notes[-1] == FALLBACK_NOTE:
+            notes.pop()
+        notes.append(f"The bundled PocketSphinx speech engine cannot start: {_reason(exc)}.")
+        return None, notes
+    return recognizer, notes
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip().rstrip(".") or type(exc).__name__
+
+
+def typed_fallback(stream: IO[str] | None, err: IO[str]) -> Callable[[], Listener | None] | None:
+    """Typed commands for when the microphone is gone, if anyone can type them.
+
+    Only when `stream` is a terminal, a pipe or a file: a service's stdin is /dev/null
+    (or closed), and reading it would only say "end of input".
+    """
+    if stream is None:
+        return None
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not (os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)):
+        return None
+
+    def start() -> Listener:
+        from voicecoach.voice.typed import TypedListener
+
+        print("The microphone is gone. Type commands and press Enter (resume, pause, next, status, "
+              "help); I'll listen again when it is back.", file=err, flush=True)
+        return TypedListener(stream)
+
+    return start
+
+
+def reopen_microphone(device: Any, recognizer: Any, gate: Gate | None,
+                      stall_seconds: float = 2.0) -> Listener | None:
+    """A listener on the microphone if it is back and delivering audio, else None.
+
+    A stream can open on a device that is gone and then deliver nothing, so the
+    microphone counts as back only once its first chunk of audio arrives.  PortAudio's
+    device list is not rescanned (that would close the speaker's stream too), so a
+    device that comes back under another name is not found until the next session.
+    """
+    from voicecoach.voice.devices import AudioUnavailable
+    from voicecoach.voice.listener import AudioListener
+    from voicecoach.voice.microphone import AudioSourceLost, SoundDeviceSource
+
+    try:
+        source = SoundDeviceSource(device=device, stall_seconds=stall_seconds)
+    except (AudioUnavailable, OSError):
+        return None
+    probe = source.chunks()
+    try:
+        next(probe)
+    except (AudioSourceLost, StopIteration, OSError):
+        source.close()
+        return None
+    finally:
+        probe.close()
+    recognizer.reset()
+    return AudioListener(source, recognizer, gate)
 
 
 def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
@@ -82,19 +213,22 @@ def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
     speaker: Speaker | None = None
     try:
         from voicecoach.voice.devices import AudioUnavailable
-        from voicecoach.voice.engines import EngineUnavailable, make_recognizer
-        from voicecoach.voice.gate import Gate
+        from voicecoach.voice.engines import EngineUnavailable
         from voicecoach.voice.listener import AudioListener
         from voicecoach.voice.microphone import SoundDeviceSource
 
-        gate = Gate(tail=config.audio.gate_tail_seconds)
+        gate = SpokenGate(tail=config.audio.gate_tail_seconds)
         speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate,
                                volume=speech.volume, device=config.audio.output_device, gate=gate)
-        recognizer, note = make_recognizer(speech.engine, speech.model)
-        if note:
-            notes.append(note)
-        source = SoundDeviceSource(device=config.audio.input_device)
-        return Voice(speaker, AudioListener(source, recognizer, gate), "audio", notes)
+        recognizer, engine_notes = open_recognizer(speech.engine, speech.model)
+        notes += engine_notes
+        if recognizer is None:
+            raise EngineUnavailable("no speech recognizer could start")
+        device = config.audio.input_device
+        source = SoundDeviceSource(device=device)
+        recovery = InputRecovery(reopen=functools.partial(reopen_microphone, device, recognizer, gate),
+                                 typed=typed_fallback(sys.stdin, sys.stderr))
+        return Voice(speaker, AudioListener(source, recognizer, gate), "audio", notes, recovery, gate)
     except (AudioUnavailable, EngineUnavailable, OSError, ImportError) as exc:
         if speaker is not None:
             with contextlib.suppress(Exception):
@@ -108,12 +242,16 @@ class HistoryRecorder:
     """A runner sink that writes what matters to the history store, as it happens."""
 
     def __init__(self, store: Any, routine: Routine, planned_sets: int, resume_from: int | None,
-                 wait_for_resume_answer: bool):
+                 wait_for_resume_answer: bool, targets: dict[int, int] | None = None):
         self.store = store
         self.routine = routine
         self.planned = planned_sets
         self.resume_from = resume_from
         self.waiting = wait_for_resume_answer
+        # The plan's target for each exercise (by index) in this session; an accepted step-up
+        # raises it.  A set stretched with "more" is stored at this target, with what was done,
+        # so one keen set never becomes the next session's target.
+        self.targets: dict[int, int] = dict(targets or {})
         self.session_id: int | None = None
         self.pause_started: float | None = None
 
@@ -141,16 +279,27 @@ class HistoryRecorder:
             self.resume_from = None
             self._ensure()
             return
+        if kind == "step_up":
+            self.targets.update({int(e): int(t) for e, t in record.get("targets", {}).items()})
+            return
+        if kind == "session_end" and self.waiting:
+            # Ended (Ctrl-C, SIGTERM) while asking whether to continue: nothing was done, and
+            # an empty session here would hide the interrupted one from the next offer.
+            return
         if kind not in ("set_finished", "exercise_skipped", "paused", "resumed", "pain_score",
                         "pain_reported", "session_end"):
             return
         sid = self._ensure()
         if kind == "set_finished":
+            target = record["target"]
+            planned = self.targets.get(record["exercise_index"])
+            if planned is not None and target > planned:
+                target = planned
             self.store.record_set(
                 sid, exercise=record["exercise"], exercise_index=record["exercise_index"],
                 set_no=record["set"], sets=record["sets"], side=record.get("side"),
                 side_index=record.get("side_index") or 0, kind=record["kind"],
-                done=record["done"], target=record["target"], finished_at=now)
+                done=record["done"], target=target, finished_at=now)
         elif kind == "exercise_skipped":
             self.store.record_skip(sid, exercise=record["exercise"],
                                    exercise_index=record["exercise_index"], at=now)
@@ -166,26 +315,42 @@ class HistoryRecorder:
             self.store.end_session(sid, outcome=record["outcome"], ended_at=now)
 
 
-def current_targets(store: Any, routine: Routine) -> dict[str, float]:
-    """Each exercise's target in the routine's most recent session (default: range bottom)."""
-    targets: dict[str, float] = {}
+def current_targets(store: Any, routine: Routine) -> dict[str, int]:
+    """Each exercise's current target (reps or hold seconds), by exercise name.
+
+    It is the target the exercise had in the newest session of this routine that did any of
+    its sets (the lowest of them, should an older record hold a set stretched with "more"),
+    kept within the routine's range; an exercise never done starts at the bottom of its range.
+    """
+    targets: dict[str, int] = {}
+    ranges: dict[str, Any] = {}
     for ex in routine.exercises:
         rng = ex.reps or ex.hold_seconds
         assert rng is not None
-        targets[ex.name] = float(rng.min)
+        ranges[ex.name] = rng
     for summary in store.recent(50):
-        if summary["routine"] != routine.name:
+        if summary["routine"] != routine.name or not summary["sets_done"]:
             continue
+        found: dict[str, float] = {}
         for s in store.session(summary["id"]).get("sets", []):
-            if s["exercise"] in targets:
-                targets[s["exercise"]] = max(targets[s["exercise"]], float(s["target"]))
-        break
-    return targets
+            if s["exercise"] in ranges and s["exercise"] not in targets:
+                found[s["exercise"]] = min(found.get(s["exercise"], s["target"]), s["target"])
+        targets.update({name: int(t) for name, t in found.items()})
+        if len(targets) == len(ranges):
+            break
+    return {name: min(rng.max, max(rng.min, targets.get(name, rng.min))) for name, rng in ranges.items()}
 
 
-def step_up_offer(store: Any, routine: Routine) -> dict[int, int]:
-    """New targets to offer when the last two sessions hit every target, else {}."""
-    targets = current_targets(store, routine)
+def step_up_offer(store: Any, routine: Routine, targets: dict[str, int] | None = None) -> dict[int, int]:
+    """New targets to offer, by exercise index, when the last two sessions hit every target.
+
+    The rule: the routine's last two workouts (a session and the sessions that resumed it)
+    each ended "finished", skipped nothing, had no pain stop, and did every planned set at
+    the current target (`current_targets`): the set's target was that target and it was done
+    in full.  Then each exercise below the top of its range is offered one more rep (reps) or
+    five more seconds (holds), capped at the top.
+    """
+    targets = current_targets(store, routine) if targets is None else targets
     if not store.completed_streak(routine.name, 2, targets=targets):
         return {}
     offer: dict[int, int] = {}
@@ -225,20 +390,26 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
 
     store = None
     resume_from: int | None = None
+    targets: dict[int, int] = {}
     if not args.no_history:
         from voicecoach.history import default_db_path, open_safe
 
         def unavailable(reason: str) -> None:
             print(f"I can't record this session: {reason}", file=err, flush=True)
+            # Hands-free nobody reads the terminal: say it too, if the session has not begun.
+            options.notices.append("I can't record this session, but I'll coach you anyway.")
 
-        store = open_safe(default_db_path(Path(config.data.folder)), on_unavailable=unavailable)
+        store = open_safe(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
+                          on_unavailable=unavailable)
         if store.recording and not args.fresh:
             point = store.resume_point(routine.name, plan.set_keys())
             if point is not None and point.next_set is not None:
                 options.resume_at = point.next_set
                 resume_from = point.session_id
         if store.recording:
-            options.step_up = step_up_offer(store, routine)
+            by_name = current_targets(store, routine)
+            targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
+            options.step_up = step_up_offer(store, routine, by_name)
 
     voice = open_voice(args, config, out)
     for note in voice.notes:
@@ -250,7 +421,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     recorder = None
     if store is not None:
         recorder = HistoryRecorder(store, routine, len(plan.set_keys()), resume_from,
-                                   wait_for_resume_answer=options.resume_at is not None)
+                                   wait_for_resume_answer=options.resume_at is not None, targets=targets)
         sinks.append(recorder)
     log = None
     if args.events:
@@ -259,11 +430,22 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         except OSError as exc:
             raise UserError(f"cannot write the event log {args.events}: {exc.strerror or exc}") from None
         sinks.append(log)
+    from voicecoach.view import make_view
+
+    view = make_view(getattr(args, "view", None) or "auto", out, text_mode=voice.mode == "text",
+                     time_scale=args.time_scale)
+    if view is not None:
+        sinks.append(view)
 
     session = Session(plan, options)
+    # A step accepted in an earlier session stays: start from the current targets, not from
+    # the bottom of each range.
+    for e, target in targets.items():
+        rng = routine.exercises[e].reps or routine.exercises[e].hold_seconds
+        if rng is not None and target > rng.min:
+            session.targets[e] = target
     runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks)
-    if hasattr(voice.listener, "on_unknown"):
-        voice.listener.on_unknown = runner.on_unknown  # type: ignore[union-attr]
+    voice.attach(runner)
 
     previous = {}
     for sig, why in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
@@ -281,6 +463,8 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             store.close()
         if log is not None:
             log.close()
+        if view is not None and hasattr(view, "close"):
+            view.close()
     if outcome == "interrupted":
         print("Session interrupted. Finished sets are saved; run the routine again to continue.",
               file=err, flush=True)

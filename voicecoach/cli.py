@@ -46,7 +46,12 @@ class UserError(Exception):
     """A problem the user can fix; printed as one line."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the command about to run, only that plugin module is imported.
+
+    The plugin modules pull in numpy and the audio stack, which costs a Raspberry Pi most of a
+    second; `voicecoach list` should not pay for `voicecoach recognize`.
+    """
     parser = argparse.ArgumentParser(
         prog="voicecoach",
         description="An offline, hands-free voice coach for knee-friendly exercise routines.",
@@ -70,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Print the whole script of a session, with times, without waiting.")
     plan.add_argument("routine")
     add_timing_arguments(plan)
+    plan.add_argument("--config", metavar="FILE", help="configuration file (default ~/.config/voicecoach/config.toml)")
 
     check = sub.add_parser("check", help="validate routine files",
                            description="Validate routine files. Prints FILE:LINE: message per problem.")
@@ -82,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, text) in PLUGIN_COMMANDS.items():
         p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         p.set_defaults(plugin=module)
+        if command is not None and command != name:
+            continue
         try:
             importlib.import_module(module).add_arguments(p)
         except Exception as exc:  # a broken optional part must not take the core commands down
@@ -111,6 +119,9 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true", help="start from the beginning, even after an interrupted session")
     p.add_argument("--data-dir", metavar="DIR", help="where the session history is kept")
     p.add_argument("--no-history", action="store_true", help="don't record this session")
+    p.add_argument("--view", choices=["auto", "live", "plain", "off"], default="auto",
+                   help="the screen: a large live panel (live), one line per set (plain), or off; "
+                        "auto is live on a terminal and off in text mode")
 
 
 def _positive_float(text: str) -> float:
@@ -197,8 +208,15 @@ def format_routine(r: Routine) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    # The same timings as `run` (the configuration, then the options), so the script is the session's.
+    from voicecoach.app import RunError, load_settings, plan_settings_from
+
+    try:
+        loaded = load_settings(args)
+    except RunError as exc:
+        raise UserError(str(exc)) from None
     routine = find_routine(args.routine)
-    sys.stdout.write(format_plan(Plan(routine, plan_settings(args))))
+    sys.stdout.write(format_plan(Plan(routine, plan_settings(args, plan_settings_from(loaded)))))
     return 0
 
 
@@ -237,7 +255,8 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(next((w for w in words if not w.startswith("-")), ""))
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

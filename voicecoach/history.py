@@ -150,8 +150,12 @@ def _unavailable(exc: BaseException, path: Path, timeout: float) -> HistoryUnava
             "locked",
             path,
         )
-    if code == sqlite3.SQLITE_READONLY:
-        return HistoryUnavailable(f"the history file {path} is read-only", "read-only", path)
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        # SQLite says "cannot open" when it may not create the files beside the database (the
+        # WAL and its index); say what is really in the way when the system can tell.
+        why = _why_read_only(path)
+        if why is not None or code == sqlite3.SQLITE_READONLY:
+            return HistoryUnavailable(f"the history file {path} {why or 'is read-only'}", "read-only", path)
     if code == sqlite3.SQLITE_FULL:
         return HistoryUnavailable(f"the disk is full (could not write {path})", "disk-full", path)
     if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
@@ -170,6 +174,20 @@ def _unavailable(exc: BaseException, path: Path, timeout: float) -> HistoryUnava
     if code == sqlite3.SQLITE_IOERR:
         return HistoryUnavailable(f"a disk error stopped writing {path}", "error", path)
     return HistoryUnavailable(f"the history file {path} could not be used: {exc}", "error", path)
+
+
+def _why_read_only(path: Path) -> str | None:
+    """Why `path` cannot be written, when the file system or the permissions show it."""
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system"
+        if path.exists() and not os.access(path, os.W_OK):
+            return "is read-only"
+        if not os.access(path.parent, os.W_OK):
+            return "is in a folder that is read-only"
+    except OSError:
+        pass
+    return None
 
 
 @dataclass(frozen=True)

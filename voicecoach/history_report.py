@@ -16,6 +16,9 @@ from voicecoach.history import DB_FILENAME, History, HistoryUnavailable, default
 
 # How long a report waits for a session that is writing right now (its writes are tiny).
 OPEN_TIMEOUT = 2.0
+# A rise in knee pain (after minus before) this large is marked "up": the same rise for
+# which the coach's summary advises seeing a professional (voicecoach/session.py).
+PAIN_RISE = 3
 
 NO_HISTORY = (
     "No sessions recorded yet. Start one with `voicecoach run ROUTINE`; "
@@ -138,8 +141,8 @@ def _pain(before: int | None, after: int | None) -> str:
     if before is None and after is None:
         return "-"
     text = f"{'-' if before is None else before}->{'-' if after is None else after}"
-    if before is not None and after is not None and after - before >= 2:
-        text += " up"  # a rise worth a look, matched to the coach's own warning
+    if before is not None and after is not None and after - before >= PAIN_RISE:
+        text += " up"
     return text
 
 

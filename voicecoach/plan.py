@@ -235,7 +235,7 @@ class Plan:
     def _ready(self, e: int, ex: Exercise) -> Block:
         d = self.settings.ready_seconds
         tl = _Timeline(self.settings)
-        tl.say(f"Get into position. We start in {round(d)} seconds. Say go when you're ready.")
+        tl.say(f"Get into position. We start in {plural(round(d), 'second')}. Say go when you're ready.")
         _countdown(tl, d, 3)
         return Block("ready", tuple(tl.cues), d, exercise=e)
 
@@ -243,7 +243,7 @@ class Plan:
         d = self.rest_seconds(ex)
         tl = _Timeline(self.settings)
         label = self.set_label(ex, nxt[0], nxt[1])
-        tl.say(f"Rest for {round(d)} seconds. Next: {label}.")
+        tl.say(f"Rest for {plural(round(d), 'second')}. Next: {label}.")
         if d >= 20:
             tl.at(d - 10, "Ten seconds.", TICK)
         _countdown(tl, d, 3)

@@ -8,6 +8,7 @@ raises anything but `RoutineError`, whatever bytes the file holds.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ MAX_NODES = 50_000
 
 ROUTINE_SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_LINE_BREAKS_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,12 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        # One problem, one line, whatever a file name or a quoted value holds.
+        file = _LINE_BREAKS_RE.sub(" ", self.file)
+        message = _LINE_BREAKS_RE.sub(" ", self.message)
         if self.line <= 0:  # the file itself is the problem (missing, unreadable)
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}: {self.message}"
+            return f"{file}: {message}"
+        return f"{file}:{self.line}: {message}"
 
 
 class RoutineError(Exception):
@@ -174,95 +179,269 @@ class Routine:
 
 # --- reading YAML with line numbers -------------------------------------------------
 
+# libyaml is much faster than the pure-Python scanner (a 1 MB file in milliseconds, not
+# seconds); both produce the same events, so either will do.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_MAP_TAGS = {None, "!", _CORE + "map"}
+_SEQ_TAGS = {None, "!", _CORE + "seq"}
+# C0 and C1 control characters (but tab, line feed and carriage return) and the two
+# non-characters YAML refuses: none belongs in a routine, all mean binary or a wrong encoding.
+# YAML also breaks lines at U+2028 and U+2029, which editors do not: refused too, so
+# that every line number in a message is the line an editor shows.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\u2028\u2029]")
+_TEXT_BAD_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
 
 class _Node:
-    """A parsed YAML value with the line it started on (1-based)."""
+    """A parsed YAML value with the line it started on (1-based); mappings keep their keys' lines."""
 
-    __slots__ = ("value", "line")
+    __slots__ = ("value", "line", "keys")
 
-    def __init__(self, value: Any, line: int):
+    def __init__(self, value: Any, line: int, keys: dict[str, int] | None = None):
         self.value = value
         self.line = line
+        self.keys = keys
 
 
-class _Reader:
+class _Open:
+    """A list or mapping whose events are still arriving."""
+
+    __slots__ = ("is_map", "line", "anchor", "items", "values", "keys", "key", "size", "height")
+
+    def __init__(self, is_map: bool, line: int, anchor: str | None):
+        self.is_map = is_map
+        self.line = line
+        self.anchor = anchor
+        self.items: list[_Node] = []
+        self.values: dict[str, _Node] = {}
+        self.keys: dict[str, int] = {}
+        self.key: tuple[str, int] | None = None
+        self.size = 1
+        self.height = 1
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+class _Builder:
+    """Builds `_Node` trees from YAML events, with no recursion and hard limits.
+
+    Working from the event stream (rather than PyYAML's composer) keeps every limit
+    cheap to enforce: depth is checked as a list or mapping opens, the value count
+    (with each alias counted at the full size of what it repeats, which defuses
+    "billion laughs" files) as values arrive, and parsing stops at the first breach.
+    """
+
     def __init__(self, file: str):
         self.file = file
-        self.nodes = 0
-        self.constructor = yaml.SafeLoader("")
+        self.count = 0
+        self.stack: list[_Open] = []
+        self.anchors: dict[str, tuple[_Node, int, int]] = {}
+        self.root: _Node | None = None
+        self.doc_line = 1
 
-    def convert(self, node: yaml.Node, depth: int = 0) -> _Node:
-        self.nodes += 1
-        line = node.start_mark.line + 1
-        if self.nodes > MAX_NODES:
-            raise RoutineError([Problem(self.file, line, "too many values (is it a routine?)")])
-        if depth > MAX_DEPTH:
-            raise RoutineError([Problem(self.file, line, "nested too deeply")])
-        if isinstance(node, yaml.MappingNode):
-            out: dict[str, _Node] = {}
-            keys: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key = self.convert(key_node, depth + 1)
-                if not isinstance(key.value, str | int | float | bool) or key.value is None:
-                    raise RoutineError([Problem(self.file, key.line, "keys must be plain words")])
-                name = str(key.value)
-                if name in keys:
-                    raise RoutineError([Problem(
-                        self.file, key.line,
-                        f'field "{name}" appears twice (first on line {keys[name]})')])
-                keys[name] = key.line
-                out[name] = self.convert(value_node, depth + 1)
-                out[name].line = out[name].line if out[name].value is not None else key.line
-            return _Node(out, line)
-        if isinstance(node, yaml.SequenceNode):
-            return _Node([self.convert(v, depth + 1) for v in node.value], line)
-        if isinstance(node, yaml.ScalarNode):
-            value = self.constructor.construct_object(node, deep=True)
-            if not isinstance(value, str | int | float | bool) and value is not None:
-                # Dates, binary and other YAML types have no meaning in a routine.
-                value = str(node.value)
-            return _Node(value, line)
-        raise RoutineError([Problem(self.file, line, "unsupported YAML value")])
+    def fail(self, line: int, message: str) -> RoutineError:
+        return RoutineError([Problem(self.file, line, self.where() + message)])
+
+    def where(self) -> str:
+        """Where the parser is, in the checker's words: 'exercise "Wall sit": tempo: '."""
+        words: list[str] = []
+        for depth, frame in enumerate(self.stack):
+            if frame.is_map:
+                if frame.key is None:
+                    break  # reading a field name: the mapping is the place
+                words.append(_clip(frame.key[0], 30))
+                continue
+            index = len(frame.items) + 1
+            container = words.pop() if words else ""
+            child = self.stack[depth + 1] if depth + 1 < len(self.stack) else None
+            if container == "exercises" and depth == 1:
+                name = child.values.get("name") if child is not None and child.is_map else None
+                if name is not None and isinstance(name.value, str) and name.value.strip():
+                    words.append(f'exercise "{_clip(name.value)}"')
+                else:
+                    words.append(f"exercise {index}")
+            elif container and not container[-1].isdigit():
+                words.append(f"{container} {index}")
+            else:
+                words.append(container)  # a list in a list: the outer place says enough
+        words = [word for word in words if word]
+        if len(words) > 3:  # deeper than any routine field: the start of the path is enough
+            words = [*words[:3], "..."]
+        return "".join(word + ": " for word in words)
+
+    def counted(self, size: int, line: int) -> None:
+        self.count += size
+        if self.count > MAX_NODES:
+            message = f"too many values (over {MAX_NODES}): is this a routine file?"
+            raise RoutineError([Problem(self.file, line, message)])
+
+    def feed(self, event: yaml.Event) -> None:
+        line = event.start_mark.line + 1 if event.start_mark else 1
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.doc_line = line
+        elif isinstance(event, yaml.ScalarEvent):
+            if not self.stack and self._empty(event):
+                return  # an empty document ("---" alone) holds nothing
+            self._start_value(line)
+            self.counted(1, line)
+            self._deliver(self._scalar(event, line), 1, 0, event.anchor)
+        elif isinstance(event, yaml.AliasEvent):
+            self._start_value(line)
+            self._deliver(*self._alias(event.anchor, line))
+        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            is_map = isinstance(event, yaml.MappingStartEvent)
+            if event.tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
+                raise self.fail(line, self._tag_message(event.tag))
+            self._start_value(line)
+            if self.stack and self.stack[-1].is_map and self.stack[-1].key is None:
+                raise self.fail(line, "field names must be plain words, not lists or mappings")
+            if len(self.stack) >= MAX_DEPTH:
+                raise self.fail(line, f"nested too deeply (more than {MAX_DEPTH} levels)")
+            self.counted(1, line)
+            self.stack.append(_Open(is_map, line, event.anchor))
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            done = self.stack.pop()
+            value: Any = done.values if done.is_map else done.items
+            node = _Node(value, done.line, done.keys if done.is_map else None)
+            self._deliver(node, done.size, done.height, done.anchor)
+
+    @staticmethod
+    def _empty(event: yaml.ScalarEvent) -> bool:
+        return event.value == "" and event.tag is None and event.anchor is None and event.implicit[0]
+
+    def _start_value(self, line: int) -> None:
+        if not self.stack and self.root is not None:
+            raise self.fail(self.doc_line, "one routine per file: found a second document")
+
+    def _tag_message(self, tag: str) -> str:
+        shown = _short_tag(tag)
+        if len(shown) > 40:
+            shown = shown[:40] + "..."
+        return f'the YAML tag "{shown}" is not allowed: a routine holds only text, numbers, lists and fields'
+
+    def _scalar(self, event: yaml.ScalarEvent, line: int) -> _Node:
+        tag = event.tag
+        if tag in (None, "!"):
+            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+        in_key = bool(self.stack) and self.stack[-1].is_map and self.stack[-1].key is None
+        if tag == _CORE + "merge" and in_key:
+            raise self.fail(line, 'merge keys ("<<") are not supported: write the fields out')
+        if tag in (_CORE + "merge", _CORE + "value"):
+            tag = _CORE + "str"  # only special as keys; as values they are just text
+        if tag not in _SCALAR_TAGS:
+            raise self.fail(line, self._tag_message(tag))
+        if in_key or tag in (_CORE + "str", _CORE + "timestamp"):
+            # Field names stay as written ("yes", "1.0"), and a date is text in a routine.
+            value: Any = event.value
+        else:
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            try:
+                value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+            except (ValueError, OverflowError, ArithmeticError, yaml.YAMLError):
+                # Such as a 5000-digit number: keep the text, and the checker says what it expected.
+                value = event.value
+        if isinstance(value, str) and _TEXT_BAD_RE.search(value):
+            raise self.fail(line, "text with a control character or an invalid character in it")
+        return _Node(value, line)
+
+    def _alias(self, anchor: str, line: int) -> tuple[_Node, int, int, None]:
+        if anchor not in self.anchors:
+            if any(frame.anchor == anchor for frame in self.stack):
+                raise self.fail(line, f'the alias "*{_clip(anchor)}" repeats the value it is inside')
+            raise self.fail(line, f'the alias "*{_clip(anchor)}" has no anchor "&{_clip(anchor)}" before it')
+        node, size, height = self.anchors[anchor]
+        if len(self.stack) + height > MAX_DEPTH:
+            raise self.fail(line, f"nested too deeply (more than {MAX_DEPTH} levels)")
+        self.counted(size, line)
+        return node, size, height, None
+
+    def _deliver(self, node: _Node, size: int, height: int, anchor: str | None) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (node, size, height)
+        if not self.stack:
+            self.root = node
+            return
+        parent = self.stack[-1]
+        parent.size += size
+        parent.height = max(parent.height, height + 1)
+        if not parent.is_map:
+            parent.items.append(node)
+            return
+        if parent.key is None:
+            value = node.value
+            if isinstance(value, list | dict) or value is None or value == "":
+                raise self.fail(node.line, "field names must be plain words")
+            name = str(value) if not isinstance(value, bool) else ("true" if value else "false")
+            if name in parent.keys:
+                raise self.fail(node.line, f'field "{_clip(name)}" appears twice (first on line {parent.keys[name]})')
+            parent.key = (name, node.line)
+            return
+        name, key_line = parent.key
+        parent.key = None
+        parent.keys[name] = key_line
+        # An empty value ("reps:") has no line of its own; point at its field.
+        parent.values[name] = node if node.value is not None else _Node(None, key_line)
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """User text for a one-line message: short, and without line breaks."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _read_yaml(text: str, file: str) -> _Node:
+    builder = _Builder(file)
+    events = yaml.parse(text, Loader=_LOADER)
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        for event in events:
+            builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        reason = exc.problem or "invalid YAML"
-        raise RoutineError([Problem(file, line, f"not valid YAML: {reason}")]) from None
+        reason = exc.problem or exc.context or "invalid YAML"
+        if mark and _char_at(text, mark.line, mark.column) == "\t":
+            reason = "a tab where YAML needs spaces (indent with spaces only)"
+        raise RoutineError([Problem(file, line, f"not valid YAML: {_clip(reason, 120)}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: max(0, exc.position)].count("\n") + 1
+        raise RoutineError([Problem(file, line, f"not valid YAML: {_clip(exc.reason, 120)}")]) from None
     except yaml.YAMLError as exc:
-        raise RoutineError([Problem(file, 1, f"not valid YAML: {exc}")]) from None
-    except RecursionError:
-        raise RoutineError([Problem(file, 1, "nested too deeply")]) from None
-    documents = [d for d in documents if d is not None]
-    if not documents:
+        raise RoutineError([Problem(file, 1, f"not valid YAML: {_clip(str(exc), 120)}")]) from None
+    finally:
+        events.close()
+    if builder.root is None:
         raise RoutineError([Problem(file, 1, "the file is empty")])
-    if len(documents) > 1:
-        line = documents[1].start_mark.line + 1
-        raise RoutineError([Problem(file, line, "one routine per file: found a second document")])
-    try:
-        return _Reader(file).convert(documents[0])
-    except RecursionError:
-        raise RoutineError([Problem(file, 1, "nested too deeply")]) from None
-    except yaml.YAMLError as exc:
-        raise RoutineError([Problem(file, 1, f"not valid YAML: {exc}")]) from None
+    return builder.root
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.split("\n", line + 1)
+    return lines[line][column : column + 1] if line < len(lines) else ""
 
 
 def _decode(data: bytes, file: str) -> str:
     if b"\x00" in data:
-        raise RoutineError([Problem(file, 1, "this is binary data, not a routine file")])
+        raise RoutineError([Problem(file, data[: data.index(b"\x00")].count(b"\n") + 1,
+                                    "this is binary data, not a routine file")])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise RoutineError([Problem(file, line, "not UTF-8 text (binary data?)")]) from None
-    for i, ch in enumerate(text):
-        if ord(ch) < 32 and ch not in "\t\n\r":
-            line = text[:i].count("\n") + 1
-            raise RoutineError([Problem(file, line, "control characters found: not a text file")])
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        line = text[: bad.start()].count("\n") + 1
+        if bad.group() in "\u2028\u2029":
+            message = "a Unicode line or paragraph separator: use plain line breaks"
+        else:
+            message = "control characters found: not a text file"
+        raise RoutineError([Problem(file, line, message)])
     return text
 
 
@@ -278,7 +457,14 @@ _EXERCISE_FIELDS = {
 }
 _TEMPO_FIELDS = {"up", "top", "down", "bottom"}
 _PAIN_FIELDS = {"id", "name", "signs", "care"}
-_RANGE_RE = re.compile(r"^\s*(-?\d+)\s*(?:-|to|–)\s*(-?\d+)\s*$")
+# ASCII digits only, and few of them: int() of a 5000-digit string raises.
+_NUMBER_RE = re.compile(r"^\s*(-?[0-9]{1,9})\s*$")
+_RANGE_RE = re.compile(r"^\s*(-?[0-9]{1,9})\s*(?:-|to|–)\s*(-?[0-9]{1,9})\s*$")
+# The most a routine may ask for: beyond these it is a typo, and a plan of millions of
+# cues would take `plan`, `list` and `run` minutes to build.
+_MAX_COUNT = {"sets": 50, "reps": 1000, "hold_seconds": 3600}
+MAX_ROUTINE_SECONDS = 4 * 3600
+MIN_REP_SECONDS = 1.0
 
 
 class _Checker:
@@ -294,7 +480,8 @@ class _Checker:
             if key not in allowed:
                 guess = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
                 hint = f' (did you mean "{guess[0]}"?)' if guess else ""
-                self.add(value.line, where, f'unknown field "{key}"{hint}')
+                line = node.keys.get(key, value.line) if node.keys else value.line
+                self.add(line, where, f'unknown field "{_clip(key)}"{hint}')
 
     def text(self, parent: _Node, key: str, where: str, required: bool) -> str | None:
         node = parent.value.get(key)
@@ -352,14 +539,15 @@ class _Checker:
                 return None
             low, high = parts[0].value, parts[1].value
         elif isinstance(value, str):
-            if value.strip().lstrip("-").isdigit():
-                low = high = int(value)
-            else:
-                match = _RANGE_RE.match(value)
-                if not match:
-                    self.add(node.line, where, f'{key}: expected a number or a range like 10-15, got "{value}"')
-                    return None
+            single = _NUMBER_RE.match(value)
+            match = _RANGE_RE.match(value)
+            if single:
+                low = high = int(single.group(1))
+            elif match:
                 low, high = int(match.group(1)), int(match.group(2))
+            else:
+                self.add(node.line, where, f'{key}: expected a number or a range like 10-15, got "{_clip(value)}"')
+                return None
         else:
             self.add(node.line, where, f"{key}: expected a number or a range like 10-15, got {_kind(value)}")
             return None
@@ -369,8 +557,10 @@ class _Checker:
         if low > high:
             self.add(node.line, where, f"{key}: minimum {low} is above maximum {high}")
             return None
-        if high > 10_000:
-            self.add(node.line, where, f"{key}: {high} {unit} is more than anyone should do")
+        limit = _MAX_COUNT.get(key, 1000)
+        if high > limit:
+            shown = str(high) if high < 10**12 else "so many"
+            self.add(node.line, where, f"{key}: {shown} {unit} is more than anyone should do (at most {limit})")
             return None
         return Range(low, high)
 
@@ -379,11 +569,11 @@ class _Checker:
         if node is None or node.value is None:
             return None
         value = node.value
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             self.add(node.line, where, f"{key}: expected seconds as a number, got {_kind(value)}")
             return None
-        if value < 0 or (value == 0 and key != "rest_seconds"):
-            self.add(node.line, where, f"{key}: must be above zero, got {value}")
+        if value < 0:
+            self.add(node.line, where, f"{key}: cannot be negative, got {value}")
             return None
         if value > 3600:
             self.add(node.line, where, f"{key}: {value} seconds is over an hour")
@@ -403,15 +593,15 @@ class _Checker:
             item = node.value.get(key)
             if item is None:
                 continue
-            if isinstance(item.value, bool) or not isinstance(item.value, int | float):
+            if isinstance(item.value, bool) or not isinstance(item.value, int | float) or not math.isfinite(item.value):
                 self.add(item.line, where, f"tempo: {key}: expected seconds, got {_kind(item.value)}")
             elif item.value < 0 or item.value > 60:
                 self.add(item.line, where, f"tempo: {key}: must be between 0 and 60 seconds")
             else:
                 values[key] = float(item.value)
         tempo = Tempo(**values)
-        if tempo.period <= 0:
-            self.add(node.line, where, "tempo: a rep must take some time")
+        if len(values) == sum(1 for k in _TEMPO_FIELDS if k in node.value) and tempo.period < MIN_REP_SECONDS:
+            self.add(node.line, where, f"tempo: a rep must take at least {MIN_REP_SECONDS:g} second in all")
             return None
         return tempo
 
@@ -424,7 +614,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, int | float):
         return f"a number ({value})"
     if isinstance(value, str):
-        return f'text ("{value[:30]}")'
+        return f'text ("{_clip(value, 30)}")'
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -438,8 +628,8 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
         return None
     raw_name = node.value.get("name")
     label = (
-        f'exercise "{raw_name.value}": ' if raw_name and isinstance(raw_name.value, str)
-        else f"exercise {index}: "
+        f'exercise "{_clip(raw_name.value)}": ' if raw_name and isinstance(raw_name.value, str)
+        and raw_name.value.strip() else f"exercise {index}: "
     )
     before = len(c.problems)
     c.unknown_fields(node, _EXERCISE_FIELDS, label)
@@ -448,9 +638,10 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
     sets = c.range(node, "sets", label, "sets") or Range(1, 1)
     reps = c.range(node, "reps", label, "reps")
     hold = c.range(node, "hold_seconds", label, "seconds")
-    if "reps" not in node.value and "hold_seconds" not in node.value:
+    given = {k for k in ("reps", "hold_seconds") if k in node.value and node.value[k].value is not None}
+    if not given:
         c.add(node.line, label, 'needs "reps" or "hold_seconds"')
-    elif reps and hold:
+    elif len(given) == 2:
         c.add(node.value["hold_seconds"].line, label,
               'give "reps" or "hold_seconds", not both (use tempo: top for a pause in each rep)')
     sides = c.texts(node, "sides", label, required=False)
@@ -475,6 +666,21 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
         line=node.line,
     )
     return exercise if len(c.problems) == before else None
+
+
+def _longest_seconds(exercises: list[Exercise], rest: int) -> float:
+    """A rough length of the routine with every range at its top, to refuse absurd files early."""
+    total = 0.0
+    for ex in exercises:
+        rounds = ex.sets.max * max(1, len(ex.sides))
+        if ex.reps is not None:
+            work = ex.reps.max * max(1, len(ex.parts)) * (ex.tempo or Tempo()).period
+        else:
+            work = ex.hold_seconds.max if ex.hold_seconds is not None else 0
+        pause = ex.rest_seconds if ex.rest_seconds is not None else rest
+        # About ten seconds to announce each set and half a minute to introduce each exercise.
+        total += 30 + rounds * (work + 10) + (ex.sets.max - 1) * pause
+    return total
 
 
 def _check_pain_guide(c: _Checker, root: _Node) -> tuple[PainType, ...]:
@@ -513,10 +719,14 @@ def parse_routine(data: bytes, file: str, default_name: str = "") -> Routine:
         got = _kind(root.value)
         raise RoutineError([Problem(file, root.line, f"expected routine fields (title, exercises, ...), got {got}")])
     c.unknown_fields(root, _ROUTINE_FIELDS, "")
-    name = c.text(root, "name", "", required=False) or default_name
-    if name and not _NAME_RE.match(name):
-        c.add(root.value["name"].line if "name" in root.value else 1, "",
-              f'name: "{name}" must be one word of letters, digits and dashes')
+    given_name = c.text(root, "name", "", required=False)
+    name = given_name or default_name
+    if given_name and not _NAME_RE.match(given_name):
+        c.add(root.value["name"].line, "", f'name: "{_clip(name)}" must be one word of letters, digits and dashes')
+    elif name and not _NAME_RE.match(name) and root.value.get("name") is None:
+        # No name written: it comes from the file name, which the user may not think of as one.
+        c.add(1, "", f'the file name "{_clip(name)}" is not a routine name: add "name:" with one word '
+                     "of letters, digits and dashes, or rename the file")
     title = c.text(root, "title", "", required=True)
     source = c.text(root, "source", "", required=True)
     safety = c.texts(root, "safety", "", required=True)
@@ -542,6 +752,10 @@ def parse_routine(data: bytes, file: str, default_name: str = "") -> Routine:
                 continue
             seen[key] = exercise.line
             exercises.append(exercise)
+        hours = _longest_seconds(exercises, 30 if rest is None else rest) / 3600
+        if hours * 3600 > MAX_ROUTINE_SECONDS:
+            c.add(ex_node.line, "", f"exercises: at the top of every range this routine takes about {hours:.0f} "
+                                    f"hours; keep it under {MAX_ROUTINE_SECONDS // 3600} hours")
     routine = Routine(
         name=name,
         title=title or "",
@@ -588,8 +802,10 @@ def bundled_dir() -> Path:
 
 
 def user_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "voicecoach" / "routines"
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
+    return root / "voicecoach" / "routines"
 
 
 def search_dirs() -> list[Path]:
@@ -607,38 +823,57 @@ def routine_files(dirs: list[Path] | None = None) -> list[Path]:
     """Every routine file in the search folders; a user file hides a bundled one of the same name."""
     found: dict[str, Path] = {}
     for folder in dirs if dirs is not None else search_dirs():
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
+        try:
+            entries = sorted(folder.iterdir()) if folder.is_dir() else []
+        except OSError:
+            continue  # an unreadable folder hides its routines, it does not stop the others
+        for path in entries:
             if path.suffix in ROUTINE_SUFFIXES and path.is_file():
                 found.setdefault(path.stem, path)
     return sorted(found.values(), key=lambda p: p.stem)
 
 
+def looks_like_path(ref: str) -> bool:
+    """A reference the user typed as a path: it has a slash, or starts with "." or "~"."""
+    return "/" in ref or os.sep in ref or ref.startswith((".", "~"))
+
+
 def find_routine(ref: str, dirs: list[Path] | None = None) -> Routine:
-    """Load a routine by path, by file name in the routine folders, or by an alias."""
-    looks_like_path = os.sep in ref or "/" in ref or ref.endswith(ROUTINE_SUFFIXES)
-    if looks_like_path:
+    """Load a routine by path, by file name in the routine folders, or by its name or an alias.
+
+    A path (see `looks_like_path`) is read as given, like any file the user names. A name
+    is only ever compared with the files listed in the routine folders, never joined onto
+    a folder, so no name can reach a file outside them. "x.yaml" with no slash is the file
+    in the current folder when there is one, else the routine named "x".
+    """
+    if looks_like_path(ref):
+        return load_routine(Path(ref).expanduser())
+    if ref.endswith(ROUTINE_SUFFIXES) and Path(ref).is_file():
         return load_routine(ref)
-    if not _NAME_RE.match(ref) or ".." in ref:
-        raise RoutineError([Problem(ref, 0, "not a routine name: use letters, digits and dashes")])
+    shown = _clip(ref) or '""'
+    name = ref[: -len(Path(ref).suffix)] if ref.endswith(ROUTINE_SUFFIXES) else ref
+    if not name.strip() or _LINE_BREAKS_RE.search(name):
+        raise RoutineError([Problem(shown, 0, "not a routine name: see `voicecoach list`")])
     files = routine_files(dirs)
     for path in files:
-        if path.stem == ref:
+        if path.stem == name:
             return load_routine(path)
-    wanted = ref.casefold()
+    wanted = " ".join(name.casefold().split())
+    known: list[str] = []
     for path in files:
         try:
             routine = load_routine(path)
         except RoutineError:
+            known.append(path.stem)
             continue
-        if routine.name.casefold() == wanted or wanted in (a.casefold() for a in routine.aliases):
+        known += [path.stem, routine.name, *routine.aliases]
+        if wanted in (routine.name.casefold(), *(" ".join(a.casefold().split()) for a in routine.aliases)):
             return routine
-    names = [p.stem for p in files]
-    guess = difflib.get_close_matches(ref, names, n=1)
+    guess = difflib.get_close_matches(name, list(dict.fromkeys(known)), n=1)
+    stems = [p.stem for p in files]
     hint = f' Did you mean "{guess[0]}"?' if guess else ""
-    listing = ", ".join(names) if names else "none found"
-    raise RoutineError([Problem(ref, 0, f"no routine by that name.{hint} Known routines: {listing}.")])
+    listing = ", ".join(stems) if stems else "none found"
+    raise RoutineError([Problem(shown, 0, f"no routine by that name.{hint} Known routines: {listing}.")])
 
 
 @dataclass

@@ -55,6 +55,8 @@ class SessionOptions:
     """Offer to continue from this set (exercise, set number, side index)."""
     step_up: dict[int, int] = field(default_factory=dict)
     """Offer higher targets: exercise index -> new target (reps or hold seconds)."""
+    notices: list[str] = field(default_factory=list)
+    """Said first, before anything else: problems the user should hear about."""
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Session:
         self.last_count: int | None = None
         self.counts_fired = 0
         self.ending = False
+        self.resume_target: int | None = None
 
     # -- the clock ------------------------------------------------------------------
 
@@ -101,11 +104,12 @@ class Session:
             "routine": self.plan.routine.name, "title": self.plan.routine.title,
             "sets_planned": len(self.plan.set_keys()),
         })]
+        out += [Say(text) for text in self.options.notices]
         if self.options.resume_at is not None and self.plan.index_of_set(self.options.resume_at) is not None:
             e, s, side = self.options.resume_at
             ex = self.plan.routine.exercises[e]
             label = self.plan.set_label(ex, s, side)
-            where = f"{ex.name}, {label}" if label else ex.name
+            where = f"{ex.name}, {label[0].lower()}{label[1:]}" if label else ex.name
             self.pending.append(_Question(
                 "resume", f"Last time you stopped at {where}. Say yes to continue where you "
                 "stopped, or no to start from the beginning.", OFFER_TIMEOUT))
@@ -220,7 +224,7 @@ class Session:
             return self._finish_set(now, early=True)
         if kind == "finish":
             return [Hush()] + self._end_block(now)
-        return [Hush()] + self._goto(self.idx + 1, now)
+        return [Hush()] + self._goto(self._next_index(), now)
 
     _cmd_done = _cmd_next
 
@@ -267,7 +271,7 @@ class Session:
 
     def _cmd_resume(self, now: float, _c: Command) -> list[Output]:
         if self.block.kind == "ready":
-            return [Hush()] + self._goto(self.idx + 1, now)
+            return [Hush()] + self._goto(self._next_index(), now)
         return [Say("We're already going. Say pause to stop the clock.")]
 
     def _cmd_skip(self, now: float, _c: Command) -> list[Output]:
@@ -305,7 +309,7 @@ class Session:
 
     def _cmd_yes(self, now: float, c: Command) -> list[Output]:
         if self.block.kind == "ready":
-            return [Hush()] + self._goto(self.idx + 1, now)
+            return [Hush()] + self._goto(self._next_index(), now)
         return [Say("I didn't ask a question. Say help to hear what you can say.")]
 
     _cmd_no = _cmd_yes
@@ -413,15 +417,24 @@ class Session:
     def _jump_to_resume(self, now: float) -> list[Output]:
         key = self.options.resume_at
         idx = self.plan.index_of_set(key) if key else None
-        if idx is None:
+        if key is None or idx is None:
             return []
-        # Land on the set itself, after the get-ready countdown that precedes it.
-        ready = self.plan.first_block_of_exercise(key[0]) + 1 if key else idx
-        if self.plan.blocks[ready].kind == "ready" and idx != ready + 1:
-            out = self._goto(idx, now)
-            return [Event("resumed_from", {"exercise_index": key[0], "set": key[1], "side_index": key[2]}), *out]
-        return [Event("resumed_from", {"exercise_index": key[0], "set": key[1], "side_index": key[2]}),
-                *self._goto(idx, now)]
+        event = Event("resumed_from", {"exercise_index": key[0], "set": key[1], "side_index": key[2]})
+        # Land on the first unfinished set, after the get-into-position countdown.
+        ready = self.plan.first_block_of_exercise(key[0]) + 1
+        if self.plan.blocks[ready].kind != "ready":
+            return [event, *self._goto(idx, now)]
+        out = self._enter(ready, now)
+        self.resume_target = idx
+        return [event, *out, *self.tick(now)]
+
+    def _next_index(self) -> int:
+        """The block after this one: the resumed set when leaving its get-ready countdown."""
+        target = self.resume_target
+        if target is not None and self.block.kind == "ready" and \
+                self.plan.blocks[target].exercise == self.block.exercise:
+            return target
+        return self.idx + 1
 
     # -- moving around ----------------------------------------------------------------
 
@@ -438,6 +451,8 @@ class Session:
             rng = ex.reps or ex.hold_seconds
             assert rng is not None
             block = retarget(self.plan, block, min(rng.max, self.targets[block.exercise]))
+        if block.set_key is not None or block.exercise != self.block.exercise:
+            self.resume_target = None
         self.idx = idx
         self.block = block
         self.t0 = t
@@ -446,7 +461,9 @@ class Session:
         self.last_count = None
         self.scale = self.tempo if block.kind == "reps" else 1.0
         if block.set_key is not None:
-            return [Event("set_started", self._where())]
+            ex = self.plan.routine.exercises[block.exercise]
+            top = (ex.reps or ex.hold_seconds).max  # type: ignore[union-attr]
+            return [Event("set_started", {**self._where(), "kind": block.kind, "target": block.target, "top": top})]
         return []
 
     def _end_block(self, end: float) -> list[Output]:
@@ -456,7 +473,7 @@ class Session:
         if self.block.kind == "finish":
             self.finished = True
             return out + [Event("session_end", self._summary_data(end))]
-        nxt = self.idx + 1
+        nxt = self._next_index()
         if nxt >= len(self.plan.blocks) - 1:
             return out + self._begin_ending(end, "finished")
         return out + self._enter(nxt, end)
