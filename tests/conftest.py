@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from audio_room import AudioRoom, pulseaudio_missing
@@ -24,3 +26,17 @@ def audio_room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AudioRoom]:
         yield room
     finally:
         room.stop()
+
+
+@pytest.fixture
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home folder of the test's own: no real config, data folder or VOICECOACH_* setting leaks in."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    for name in list(os.environ):
+        if name.startswith("VOICECOACH_"):
+            monkeypatch.delenv(name)
+    return home

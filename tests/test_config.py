@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import tomllib
 from pathlib import Path
 
@@ -13,19 +12,7 @@ import pytest
 from voicecoach import config as cfg
 from voicecoach.config import Config, ConfigError, format_config, load_config
 
-
-@pytest.fixture(autouse=True)
-def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep the developer's own config file and VOICECOACH_* variables out of every test."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
-    for name in list(os.environ):
-        if name.startswith("VOICECOACH_"):
-            monkeypatch.delenv(name)
-    return home
+pytestmark = pytest.mark.usefixtures("private_home")
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:

@@ -21,18 +21,7 @@ import pytest
 from voicecoach import doctor
 from voicecoach.config import Config, load_config
 
-
-@pytest.fixture(autouse=True)
-def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
-    for name in list(os.environ):
-        if name.startswith("VOICECOACH_"):
-            monkeypatch.delenv(name)
-    return home
+pytestmark = pytest.mark.usefixtures("private_home")
 
 
 def run_doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:

@@ -6,7 +6,6 @@ import argparse
 import functools
 import hashlib
 import io
-import os
 import socket
 import threading
 import zipfile
@@ -30,18 +29,9 @@ MODEL_FILES = {
 
 
 @pytest.fixture(autouse=True)
-def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No real config, data folder or repository models leak into these tests."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
-    for name in list(os.environ):
-        if name.startswith("VOICECOACH_"):
-            monkeypatch.delenv(name)
+def no_repo_models(private_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models shipped in the repository must not leak into these tests either."""
     monkeypatch.setattr(models, "REPO_MODELS_DIR", tmp_path / "repo-models")
-    return home
 
 
 def make_zip(path: Path, entries: dict[str, bytes], prefix: str = "") -> Path:
