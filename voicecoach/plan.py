@@ -214,7 +214,9 @@ class Plan:
             tl.say(f"You will need {spoken_list(equipment)}.")
         tl.say("A word on safety.", *r.safety)
         minutes = max(1, round(rest_of_plan / 60))
-        tl.say(f"There are {plural(len(r.exercises), 'exercise')}, about {minutes} minutes in all.")
+        count = len(r.exercises)
+        verb = "is" if count == 1 else "are"
+        tl.say(f"There {verb} {plural(count, 'exercise')}, about {plural(minutes, 'minute')} in all.")
         tl.say("Say help at any time to hear what you can say.")
         return Block("intro", tuple(tl.cues), round(tl.t, 3))
 

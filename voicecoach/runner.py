@@ -311,8 +311,10 @@ class Runner:
         text = MICROPHONE_LOST
         if paused:
             text += " I've paused."
-        if self._typed_open:
+        if self._typed_open and paused:
             text += " Type resume and press Enter to carry on, or plug the microphone back in."
+        elif self._typed_open:
+            text += " Type your answer and press Enter, or plug the microphone back in."
         else:
             text += " Plug it back in and I'll listen again."
         self._emit([Say(text)])
