@@ -228,7 +228,8 @@ class Plan:
         tl.say(self.work_summary(ex))
         tl.say(*ex.steps)
         if ex.parts:
-            tl.say(f"Each set has {plural(len(ex.parts), 'part')}: {spoken_list(ex.parts)}.")
+            names = [p[0].lower() + p[1:] for p in ex.parts]
+            tl.say(f"Each set has {plural(len(ex.parts), 'part')}: {spoken_list(names)}.")
         tl.say(*ex.tips)
         if ex.harder:
             tl.say("When it gets easy, make it harder.", *ex.harder)
