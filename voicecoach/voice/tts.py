@@ -386,10 +386,16 @@ def _pyttsx3_worker() -> int:
                 return True
         return False
 
+    settings: dict[str, object] = {}
+
     def render(text: str, path: str) -> str | None:
         for _attempt in range(3):
             with contextlib.suppress(OSError):
                 os.remove(path)
+            # Property changes are queued like speech and a loaded machine has been seen to
+            # render at the engine's default rate: restate them ahead of every phrase.
+            for name, value in settings.items():
+                engine.setProperty(name, value)
             engine.save_to_file(text, path)
             engine.runAndWait()
             try:
@@ -408,9 +414,9 @@ def _pyttsx3_worker() -> int:
                 if voice and not known_voice(voice):
                     raise ValueError(f"unknown voice {voice!r}; see `espeak-ng --voices`")
                 if voice:
-                    engine.setProperty("voice", voice)
+                    settings["voice"] = voice
                 if rate:
-                    engine.setProperty("rate", int(rate))
+                    settings["rate"] = int(rate)
                 # The first runAndWait after init returns before the work is done;
                 # spend it on a throwaway phrase so real renders never meet it.
                 warm = os.path.join(tempfile.gettempdir(), f"voicecoach-warm-{os.getpid()}.wav")
