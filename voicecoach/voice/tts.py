@@ -370,6 +370,7 @@ def _pyttsx3_worker() -> int:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     try:
         import pyttsx3
+        from pyttsx3.drivers import _espeak
 
         engine = pyttsx3.init()
     except Exception as exc:  # any failure here is reported to the parent verbatim
@@ -392,12 +393,16 @@ def _pyttsx3_worker() -> int:
         for _attempt in range(3):
             with contextlib.suppress(OSError):
                 os.remove(path)
-            # Property changes are queued like speech and a loaded machine has been seen to
-            # render at the engine's default rate: restate them ahead of every phrase.
+            # pyttsx3 runs libespeak-ng asynchronously and its runAndWait can return while a
+            # phrase is still being synthesized; a loaded machine then rendered the next phrase
+            # at the engine's default rate or not at all. Draining espeak's queue before and
+            # after each phrase makes every render start clean and end complete.
+            _espeak.Synchronize()
             for name, value in settings.items():
                 engine.setProperty(name, value)
             engine.save_to_file(text, path)
             engine.runAndWait()
+            _espeak.Synchronize()
             try:
                 with wave.open(path, "rb") as w:
                     if w.getnframes() > 0:
