@@ -60,3 +60,14 @@ def test_missing_vosk_model_is_a_clear_error(tmp_path):
     assert proc.returncode == 2
     assert "voicecoach models download" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_times_never_fall_before_the_file_began():
+    from voicecoach.commands import Command
+    from voicecoach.recognize import _shift
+    from voicecoach.voice.base import Heard
+
+    # The endpointer's window can put a word's start a hair before the file's first sample.
+    h = _shift(Heard(Command("stop"), "stop", 9.9996, 10.5, 10.9, 1.0), -10.0)
+    assert (h.start, h.end, h.emitted) == (0.0, 0.5, 0.9)
+    assert str(h.start) == "0.0"

@@ -92,7 +92,8 @@ class ClipRunner:
 
 def _shift(h: Heard, by: float) -> Heard:
     def s(t: float | None) -> float | None:
-        return None if t is None else round(t + by, 3)
+        # Never before the file began, and never "-0.0" in the output.
+        return None if t is None else max(0.0, round(t + by, 3)) + 0.0
 
     return Heard(h.command, h.text, s(h.start), s(h.end), s(h.emitted), h.confidence)
 
