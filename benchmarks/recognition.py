@@ -168,6 +168,8 @@ def corpus(
             items.append(("coach", t, None, synth(t, *v, cache)))
         for t in OTHER_SPEECH if other is None else other:
             items.append(("other", t, None, synth(t, *v, cache)))
+        for t in commands.NUMBER_WORDS:  # a pain score, said while the coach asks for one
+            items.append(("number", t, t, synth(t, *v, cache)))
     if human and SPEECH_DIR.is_dir():
         for word_dir in sorted(SPEECH_DIR.iterdir()):
             for f in sorted(word_dir.glob("*.wav")):
@@ -224,13 +226,25 @@ def worker(engine: str, model: str | None, corpus_file: str) -> dict:
     cpu = 0.0
     audio = 0.0
     for c in clips:
+        if c["kind"] == "number":  # heard in their own pass below
+            outcomes.append([])
+            continue
         t0 = time.process_time()
         heard = runner.run(c["samples"], tail_s=0.0)
         cpu += time.process_time() - t0
         audio += len(c["samples"]) / RATE
         outcomes.append([(h.command.name, h.text, h.start, h.end, h.emitted) for h in heard])
+    # Pain scores: numbers are listened for only while the coach asks for one.  The
+    # espeak numbers and the human recordings of digits, clean.
+    recognizer.listen_for_numbers(True)
+    numbers = []
+    for i, c in enumerate(clips):
+        if c["condition"] == "clean" and (c["kind"] == "number" or c["text"] in commands.NUMBER_WORDS):
+            heard = runner.run(c["samples"], tail_s=0.0)
+            numbers.append((i, [(h.command.name, h.command.value) for h in heard]))
+    recognizer.listen_for_numbers(False)
     return {
-        "engine": engine, "outcomes": outcomes, "rtf": cpu / audio, "load_s": load_s,
+        "engine": engine, "outcomes": outcomes, "numbers": numbers, "rtf": cpu / audio, "load_s": load_s,
         "listen_cpu": listen_cpu,
         "maxrss_mb": engine_rss,
     }
@@ -285,6 +299,12 @@ def summarize(clips: list[dict], result: dict) -> list[tuple[str, str]]:
             rows.append((f"human speech (GSC) {cond}",
                          f"{right / len(gpos):6.1%} commands right (n={len(gpos)}), "
                          f"{fa / max(1, len(gneg)):6.1%} false activations (n={len(gneg)})"))
+    for label, kind in (("espeak", "number"), ("human (GSC digits)", "gsc-other")):
+        said = [(clips[i], [tuple(h) for h in o]) for i, o in result["numbers"] if clips[i]["kind"] == kind]
+        if said:
+            right = sum(1 for c, o in said if o == [("number", commands.NUMBER_WORDS.index(c["text"]))])
+            rows.append((f"numbers 0-10 when asked, {label}",
+                         f"{right / len(said):6.1%} right  (n={len(said)})"))
     lat = [o[0][4] - c["speech_end"] for c, o in zip(clips, outcomes, strict=True)
            if c["kind"] == "command" and c["condition"] == "clean" and len(o) == 1
            and o[0][0] == c["expected"]]
@@ -326,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus_file = os.path.join(tmp, "corpus.npz")
         arr = np.empty(len(clips), dtype=object)
-        arr[:] = [{"samples": c["samples"]} for c in clips]
+        arr[:] = [{"samples": c["samples"], "kind": c["kind"], "text": c["text"],
+                   "condition": c["condition"]} for c in clips]
         np.savez(corpus_file, clips=arr)
         for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
             if engine == "vosk":

@@ -47,6 +47,8 @@ FINAL_SPEECH_LIMIT = 30.0  # the most the end of a session waits for the goodbye
 
 MICROPHONE_LOST = "I can't hear you: the microphone is gone."
 MICROPHONE_BACK = "I can hear you again."
+# Questions answered with a number, which the listener then hears.
+NUMBER_QUESTIONS = ("checkin_before", "checkin_after")
 
 
 @dataclass
@@ -123,6 +125,8 @@ class Runner:
         # Sentences waiting for the coach to finish what it is saying (see `_emit`).
         self._queued: collections.deque[Say] = collections.deque()
         self._speaker_failed = False
+        # Whether the listener was last told to hear numbers (None: not told yet).
+        self._numbers_told: bool | None = None
 
     @property
     def input_open(self) -> bool:
@@ -376,6 +380,7 @@ class Runner:
             self.inbox.put(("closed", f"microphone lost: {exc}"))
             return
         self.listener = listener
+        self._numbers_told = None
         self._listening = True
         self._record({"type": "microphone_back"})
         text = MICROPHONE_BACK
@@ -412,6 +417,15 @@ class Runner:
                 if skip_command_event and out.type == "command":
                     continue
                 self._record({"type": out.type, **out.data})
+        self._tell_numbers()
+
+    def _tell_numbers(self) -> None:
+        """Let the ears hear numbers exactly while a pain check-in question is open."""
+        question = self.session.question
+        wanted = question is not None and question.kind in NUMBER_QUESTIONS
+        if self.listener is not None and wanted != self._numbers_told:
+            self.listener.expect_numbers(wanted)
+            self._numbers_told = wanted
 
     def _speak(self, out: Say) -> None:
         self._say(out.text)

@@ -63,3 +63,10 @@ class Listener(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop listening and release the device."""
+
+    def expect_numbers(self, on: bool) -> None:  # noqa: B027 - optional hook
+        """The coach is (or is no longer) asking for a number from 0 to 10.
+
+        Spoken numbers are heard only while it asks, so counting along out loud
+        never makes the coach answer.  Typed input always understands numbers.
+        """

@@ -46,6 +46,8 @@ class AudioListener(Listener):
         """Monotonic capture time of the first chunk: audio time 0 of the recognizer."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Set by the runner's thread, applied by this one between chunks.
+        self._numbers_wanted = False
 
     def start(self, on_heard: Callable[[Heard], None], on_closed: Callable[[str], None]) -> None:
         if self._thread is not None:
@@ -63,10 +65,14 @@ class AudioListener(Listener):
         """Listen on this thread until the input ends or `close`; return why it ended."""
         gated = False
         last_end: float | None = None
+        numbers = False
         try:
             for chunk in self.source.chunks():
                 if self._stop.is_set():
                     return "closed"
+                if self._numbers_wanted != numbers:
+                    numbers = self._numbers_wanted
+                    self.recognizer.listen_for_numbers(numbers)
                 if self.first_chunk_time is None:
                     self.first_chunk_time = chunk.start
                 if last_end is not None and chunk.start - last_end > _GAP_SECONDS:
@@ -90,6 +96,9 @@ class AudioListener(Listener):
         except Exception as exc:  # a failing engine ends listening; the coach goes on
             log.exception("listener failed")
             return f"speech recognition failed: {type(exc).__name__}: {exc}"
+
+    def expect_numbers(self, on: bool) -> None:
+        self._numbers_wanted = on
 
     def _deliver(self, heard: list[Heard], on_heard: Callable[[Heard], None]) -> None:
         for h in heard:

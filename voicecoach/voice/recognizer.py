@@ -50,6 +50,13 @@ class Recognizer(ABC):
     def flush(self) -> list[Heard]:
         """End of input: decide on whatever utterance is pending."""
 
+    def listen_for_numbers(self, on: bool) -> None:  # noqa: B027 - engines override it
+        """Also hear the numbers 0-10 (while the coach asks for a pain score), or stop.
+
+        Off by default: a runner counting along under their breath must not make the
+        coach answer.  An engine that cannot switch ignores this.
+        """
+
 
 class AudioClock:
     """Counts audio time for a recognizer: samples fed plus seconds skipped.
@@ -98,6 +105,11 @@ def phrase_table(phrases: PhraseSpec = None) -> dict[str, Command]:
             table[clean(phrase)] = Command(name)
         return table
     return {clean(p): _must_parse(p) for p in phrases}
+
+
+def number_table() -> dict[str, Command]:
+    """The spoken numbers 0-10 as `number` commands."""
+    return {word: Command("number", value) for value, word in enumerate(commands.NUMBER_WORDS)}
 
 
 def _must_parse(phrase: str) -> Command:

@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from voicecoach import commands
+from voicecoach.commands import Command
 from voicecoach.voice.base import Heard
-from voicecoach.voice.recognizer import AudioClock, Recognizer, decide, make_heard, phrase_table
+from voicecoach.voice.endpointed import MAX_UTTERANCE_S, EndpointedRecognizer
+from voicecoach.voice.recognizer import decide, make_heard, number_table, phrase_table
 from voicecoach.voice.sphinx_words import COMMON_WORDS
 
 log = logging.getLogger(__name__)
@@ -80,17 +83,6 @@ PHONES: tuple[str, ...] = (
     "Z", "ZH",
 )
 
-# Standard deviation, in int16 units, of the noise floor added to the input (about
-# -64 dBFS: inaudible, far below any room noise, but no frame is ever all zeros).
-NOISE_FLOOR = 20.0
-
-# Endpointer: a decision window of 0.2 s with 90% agreement.  Measured on two
-# voices: 0.3 s -> latency median 510 / p95 560 ms; 0.2 s -> 416 / 472 ms with the
-# same accuracy and false activations (the pauses inside two-word commands are
-# shorter than that).
-EP_WINDOW = 0.2
-EP_RATIO = 0.9
-
 # "Speech outside the command": the grammar lets silence and noise fillers pad a
 # phrase, and this model will happily call the rest of "keep your knee straight"
 # silence after decoding "keep going".  So a command is rejected when the frames
@@ -114,10 +106,7 @@ OUTSIDE_FRAMES = 15
 # (COLD_COMMAND_WEIGHT, garbage loop only, plus the check below).
 WARM_SPEECH_S = 4.0
 COLD_COMMAND_WEIGHT = 100.0
-
-# An utterance longer than this is not a bare command; stop decoding it (saves CPU
-# on long chatter) and reject it when it ends.
-MAX_UTTERANCE_S = 4.0
+NUMBERS_COLD_WEIGHT = 1e16
 
 
 class SphinxUnavailable(RuntimeError):
@@ -211,7 +200,18 @@ def near_miss_words(
     return out
 
 
-class SphinxRecognizer(Recognizer):
+@dataclass(frozen=True)
+class _Vocabulary:
+    """What one grammar listens for: its phrases, its two searches, what it rejects."""
+
+    table: dict[str, Command]
+    warm: str
+    cold: str
+    near_words: list[str]
+    rejects: frozenset[str]
+
+
+class SphinxRecognizer(EndpointedRecognizer):
     """Command recognizer on PocketSphinx's bundled US English model."""
 
     name = "sphinx"
@@ -255,147 +255,81 @@ class SphinxRecognizer(Recognizer):
                         ", ".join(missing))
             self._table = {p: c for p, c in self._table.items()
                            if not set(p.split()) & set(missing)}
-        # A garbage word that is also a command word would turn commands into garbage.
-        self._garbage = sorted(
-            w for w in set(garbage)
-            if w not in phrase_words and self._decoder.lookup_word(w) is not None
-        )
-        # Built from the live table, so a new command gets its own neighbours.
-        self.near_words = [
-            w for w in near_miss_words(self._decoder.lookup_word, phrase_words,
-                                       near_rank=near_rank, common_rank=common_rank)
-            if w not in self._garbage
-        ]
-        self._decoder.add_jsgf_string(
-            "commands", jsgf_grammar(self._table, self._garbage, command_weight, self.near_words,
-                                     garbage_weight)
-        )
-        # While the feature normalisation is cold (see WARM_SPEECH_S) the near-miss
-        # words are left out: the old grammar, weighted as it was.
-        self._decoder.add_jsgf_string(
-            "cold", jsgf_grammar(self._table, self._garbage, COLD_COMMAND_WEIGHT)
-        )
+        self._grammar_args = dict(garbage=garbage, command_weight=command_weight,
+                                  garbage_weight=garbage_weight, near_rank=near_rank,
+                                  common_rank=common_rank)
+        # The vocabularies: the commands, and (built when first asked for) the commands
+        # plus the numbers 0-10, listened for while the coach asks for a pain score.
+        self._vocab: dict[bool, _Vocabulary] = {False: self._vocabulary(self._table, "")}
+        self._numbers = False
+        self._active = self._vocab[False]
+        self.near_words = self._vocab[False].near_words
         self._warm_after = warm_speech_s
         self._speech_s = 0.0
-        self._search = "cold"
+        self._search = self._vocab[False].cold
         self._decoder.activate_search(self._search)
-        self._rejects = frozenset(self._garbage) | frozenset(self.near_words)
         self._outside = (outside_db, above_floor_db, outside_frames)
-        self._endpointer_args = dict(window=EP_WINDOW, ratio=EP_RATIO, sample_rate=sample_rate)
-        self._rng = np.random.default_rng(seed)
-        self._clock = AudioClock(sample_rate)
-        self._new_stream()
-
-    def _new_stream(self) -> None:
-        import pocketsphinx
-
-        self._ep = pocketsphinx.Endpointer(**self._endpointer_args)
-        self._frame_bytes = self._ep.frame_bytes
-        self._pending = b""
-        # Clock time (seconds) at which this endpointer's stream began.
-        self._base = self._clock.now
-        self._in_utt = False
-        self._utt_start = 0.0
-        self._utt_samples = 0
         self._utt_audio: list[bytes] = []
+        super().__init__(sample_rate, seed)
+
+    def _vocabulary(self, table: dict[str, Command], suffix: str,
+                    cold_weight: float = COLD_COMMAND_WEIGHT, common_rank: int | None = None) -> _Vocabulary:
+        """Add the warm and cold searches for `table` to the decoder."""
+        args = self._grammar_args
+        lookup = self._decoder.lookup_word
+        phrase_words = {w for p in table for w in p.split()}
+        # A garbage word that is also a command word would turn commands into garbage.
+        garbage = sorted(w for w in set(args["garbage"]) if w not in phrase_words and lookup(w) is not None)
+        # Built from the live table, so a new command gets its own neighbours.
+        near = [w for w in near_miss_words(lookup, phrase_words, near_rank=args["near_rank"],
+                                           common_rank=args["common_rank"] if common_rank is None else common_rank)
+                if w not in garbage]
+        vocab = _Vocabulary(table, "commands" + suffix, "cold" + suffix, near,
+                            frozenset(garbage) | frozenset(near))
+        self._decoder.add_jsgf_string(
+            vocab.warm, jsgf_grammar(table, garbage, args["command_weight"], near, args["garbage_weight"]))
+        # While the feature normalisation is cold (see WARM_SPEECH_S) the near-miss
+        # words are left out: the old grammar, weighted as it was.
+        self._decoder.add_jsgf_string(vocab.cold, jsgf_grammar(table, garbage, cold_weight))
+        return vocab
 
     @property
     def warm(self) -> bool:
         """Whether enough speech has been decoded for the near-miss words to be used."""
         return self._speech_s >= self._warm_after
 
-    # -- the Recognizer contract -------------------------------------------------
+    def listen_for_numbers(self, on: bool) -> None:
+        """Also hear "zero" to "ten" (from the next utterance on), or stop hearing them."""
+        if on and True not in self._vocab:
+            # Asked for a number, the user most likely says one: a cold engine favours
+            # the phrases as strongly as a warm one (at 100, "seven" was heard as "set lift").
+            self._vocab[True] = self._vocabulary({**self._table, **number_table()}, "+numbers",
+                                                 cold_weight=NUMBERS_COLD_WEIGHT, common_rank=0)
+        self._numbers = on
 
-    def accept(self, pcm: bytes) -> list[Heard]:
-        """Feed int16 mono audio; return commands decided in this chunk."""
-        heard: list[Heard] = []
-        # The whole chunk counts as fed now: a decision made in it is "emitted" at
-        # the chunk's end, which is when a caller could first act on it.
-        self._clock.advance_bytes(len(pcm))
-        data = self._pending + pcm
-        n_frames = len(data) // self._frame_bytes
-        used = n_frames * self._frame_bytes
-        self._pending = data[used:]
-        if n_frames:
-            frames = self._dither(data[:used])
-            for i in range(n_frames):
-                frame = frames[i * self._frame_bytes:(i + 1) * self._frame_bytes]
-                speech = self._ep.process(frame)
-                result = self._step(speech)
-                if result is not None:
-                    heard.append(result)
-        return heard
-
-    def reset(self) -> None:
-        """Drop any partial utterance; keep the clock."""
-        if self._in_utt:
-            self._decoder.end_utt()
-        self._new_stream()
-
-    def skip(self, seconds: float) -> None:
-        """Advance the clock for unfed audio; an utterance cannot span the gap."""
-        self.reset()
-        self._clock.advance_seconds(seconds)
-        self._base = self._clock.now
-
-    def flush(self) -> list[Heard]:
-        """End of input: decide on the pending utterance, if any."""
-        tail = self._dither(self._pending) if self._pending else b""
-        self._pending = b""
-        # end_stream() rejects an empty buffer (IndexError in pocketsphinx 5.1).
-        speech = self._ep.end_stream(tail) if tail else None
-        heard: list[Heard] = []
-        if speech is not None:
-            if not self._in_utt:
-                self._begin()
-            self._feed(speech)
-        if self._in_utt:
-            result = self._finish()
-            if result is not None:
-                heard.append(result)
-        self._new_stream()
-        return heard
-
-    # -- internals ---------------------------------------------------------------
-
-    def _dither(self, pcm: bytes) -> bytes:
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-        samples += self._rng.normal(0.0, NOISE_FLOOR, samples.shape).astype(np.float32)
-        return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
-
-    def _step(self, speech: bytes | None) -> Heard | None:
-        if speech is not None:
-            if not self._in_utt:
-                self._begin()
-            self._feed(speech)
-            if self._ep.in_speech:
-                return None
-        if self._in_utt and not self._ep.in_speech:
-            return self._finish()
-        return None
+    # -- one utterance -----------------------------------------------------------
 
     def _begin(self) -> None:
-        search = "commands" if self.warm else "cold"
+        vocab = self._vocab[self._numbers]
+        self._active = vocab
+        search = vocab.warm if self.warm else vocab.cold
         if search != self._search:
             self._decoder.activate_search(search)
             self._search = search
         self._decoder.start_utt()
-        self._in_utt = True
-        self._utt_start = self._base + self._ep.speech_start
-        self._utt_samples = 0
         self._utt_audio = []
 
     def _feed(self, speech: bytes) -> None:
-        self._utt_samples += len(speech) // 2
-        if speech and self._utt_samples <= MAX_UTTERANCE_S * self.sample_rate:
-            self._decoder.process_raw(speech)
-            self._utt_audio.append(speech)
+        self._decoder.process_raw(speech)
+        self._utt_audio.append(speech)
+
+    def _abort(self) -> None:
+        self._decoder.end_utt()
 
     def _finish(self) -> Heard | None:
         self._decoder.end_utt()
-        self._in_utt = False
         self._speech_s += min(self._utt_samples / self.sample_rate, MAX_UTTERANCE_S)
-        if self._utt_samples > MAX_UTTERANCE_S * self.sample_rate:
+        if self._too_long:
             return None
         hyp = self._decoder.hyp()
         if hyp is None:
@@ -403,7 +337,7 @@ class SphinxRecognizer(Recognizer):
         every = [(s.word.strip(), s.start_frame, s.end_frame) for s in self._decoder.seg()]
         segments = [s for s in self._decoder.seg() if s.word.strip() and not _is_filler(s.word)]
         words = [_base_word(s.word) for s in segments]
-        command, text = decide(words, [], self._table, 0.0, garbage=self._rejects)
+        command, text = decide(words, [], self._active.table, 0.0, garbage=self._active.rejects)
         if command is not None and self._outside[0] is not None:
             loud = speech_outside(b"".join(self._utt_audio), every, self._outside[0], self._outside[1],
                                   self.sample_rate)

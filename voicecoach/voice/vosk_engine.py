@@ -28,8 +28,9 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from voicecoach.commands import Command
 from voicecoach.voice.base import Heard
-from voicecoach.voice.recognizer import AudioClock, Recognizer, decide, make_heard, phrase_table
+from voicecoach.voice.recognizer import AudioClock, Recognizer, decide, make_heard, number_table, phrase_table
 
 log = logging.getLogger(__name__)
 
@@ -199,27 +200,20 @@ class VoskRecognizer(Recognizer):
         self.min_confidence = min_confidence
         self.model_dir = model_dir
 
-        table = phrase_table(phrases)
         vocab = model_words(model_dir)
-        if vocab:
-            kept = {p: c for p, c in table.items() if all(w in vocab for w in p.split())}
-            dropped = sorted(set(table) - set(kept))
-            if dropped:
-                log.warning("vosk model %s lacks words of %d phrase(s), dropped: %s",
-                            model_dir.name, len(dropped), ", ".join(dropped))
-            table = kept
-            self.unknown = next((u for u in UNKNOWN_ENTRIES if u in vocab), None)
-        else:
-            # No readable word list: trust the model to be an English one.
-            self.unknown = "[unk]"
+        self.unknown = next((u for u in UNKNOWN_ENTRIES if u in vocab), None) if vocab else "[unk]"
+        table = self._known(phrase_table(phrases), vocab, warn=True)
         if not table:
             raise VoskUnavailable(f"no command phrase is in the vocabulary of {model_dir}")
         if self.unknown is None:
             log.warning("vosk model %s has no unknown-word entry: rejection relies on "
                         "confidence alone", model_dir.name)
+        # The commands, and the commands plus the numbers 0-10 (while the coach asks
+        # for a pain score); numbers the model cannot say are left out quietly.
+        self._tables = {False: table, True: {**table, **self._known(number_table(), vocab)}}
+        self._numbers = False
         self._table = table
-        grammar = sorted(table) + ([self.unknown] if self.unknown else [])
-        self.grammar_json = json.dumps(grammar, ensure_ascii=False)
+        self.grammar_json = self._grammar_json(table)
 
         vosk.SetLogLevel(-2)
         tuned = _tuned_copy(model_dir)
@@ -232,6 +226,31 @@ class VoskRecognizer(Recognizer):
             shutil.rmtree(tuned, ignore_errors=True)
         self._vosk = vosk
         self._clock = AudioClock(sample_rate)
+        self._new_rec()
+
+    def _known(self, table: dict[str, Command], vocab: set[str], warn: bool = False) -> dict[str, Command]:
+        """The phrases of `table` whose words are all in the model's vocabulary."""
+        if not vocab:
+            # No readable word list: trust the model to be an English one.
+            return table
+        kept = {p: c for p, c in table.items() if all(w in vocab for w in p.split())}
+        dropped = sorted(set(table) - set(kept))
+        if dropped and warn:
+            log.warning("vosk model %s lacks words of %d phrase(s), dropped: %s",
+                        self.model_dir.name, len(dropped), ", ".join(dropped))
+        return kept
+
+    def _grammar_json(self, table: dict[str, Command]) -> str:
+        grammar = sorted(table) + ([self.unknown] if self.unknown else [])
+        return json.dumps(grammar, ensure_ascii=False)
+
+    def listen_for_numbers(self, on: bool) -> None:
+        """Also hear "zero" to "ten", or stop; drops a partial utterance when it changes."""
+        if on == self._numbers:
+            return
+        self._numbers = on
+        self._table = self._tables[on]
+        self.grammar_json = self._grammar_json(self._table)
         self._new_rec()
 
     def _new_rec(self) -> None:
