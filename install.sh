@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Install voicecoach and everything it needs into ./.venv, Linux packages included.
 #   ./install.sh          the coach
-#   ./install.sh --dev    the coach plus what the tests need
+#   ./install.sh --dev    the coach plus what the tests need (the Whisper extra included)
+#   ./install.sh --whisper   the coach plus the optional Whisper engine (about 400 MB)
 # Safe to run again: it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 dev=0
+whisper=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --whisper) whisper=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +49,9 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$dev" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[test,vosk-test]'
+  .venv/bin/python -m pip install -q -e '.[test,vosk-test,whisper]'
+elif [ "$whisper" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[whisper]'
 else
   .venv/bin/python -m pip install -q -e .
 fi

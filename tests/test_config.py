@@ -177,7 +177,7 @@ def test_bad_values_from_environment_and_command_line_say_where_they_came_from(
     with pytest.raises(ConfigError, match="^command line: unknown setting 'speech.engin'"):
         load_config(None, {"speech.engin": "vosk"})
     with pytest.raises(ConfigError, match="^command line: speech.engine: "):
-        load_config(None, {"speech.engine": "whisper"})
+        load_config(None, {"speech.engine": "deepspeech"})
 
 
 def test_format_config_shows_every_value_and_its_source(tmp_path: Path) -> None:

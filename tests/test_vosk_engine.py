@@ -91,3 +91,20 @@ def test_korean_commands_are_recognized(runner, tmp_path, word):
 def test_other_speech_is_rejected(runner, tmp_path, text):
     samples, _, _ = speech_clip(text, tmp_path, voice="ko")
     assert runner.run(samples) == []
+
+
+def test_numbers_join_the_grammar_only_when_the_model_knows_them(recognizer, runner, tmp_path):
+    from voicecoach.voice.recognizer import number_table
+
+    # An English model's vocabulary would take the number words it has.
+    assert sorted(recognizer._known(number_table(), {"three", "seven", "next"})) == ["seven", "three"]
+    before = recognizer.grammar_json
+    recognizer.listen_for_numbers(True)
+    try:
+        # The Korean model has no English numbers: the grammar stays as it was, and works.
+        assert recognizer.grammar_json == before
+        samples, _, _ = speech_clip("다음", tmp_path, voice="ko")
+        assert [h.command.name for h in runner.run(samples)] == ["next"]
+    finally:
+        recognizer.listen_for_numbers(False)
+    assert recognizer.grammar_json == before

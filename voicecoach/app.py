@@ -123,7 +123,14 @@ def open_recognizer(engine: str, model: str | None) -> tuple[Any | None, list[st
     from voicecoach.voice.engines import FALLBACK_NOTE, find_model, make_recognizer
 
     notes: list[str] = []
-    if engine == "vosk" or (engine == "auto" and (model or find_model(None) is not None)):
+    if engine == "whisper":
+        try:
+            recognizer, _ = make_recognizer("whisper", model)
+            return recognizer, []
+        except Exception as exc:  # EngineUnavailable, or a broken install
+            notes.append(f"The Whisper speech engine cannot start: {_reason(exc)}. Using the bundled "
+                         "PocketSphinx engine instead, which recognizes fewer commands.")
+    elif engine == "vosk" or (engine == "auto" and (model or find_model(None) is not None)):
         try:
             recognizer, note = make_recognizer("vosk", model)
             return recognizer, [note] if note else []

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ENGINES = ("auto", "vosk", "sphinx", "text")
+ENGINES = ("auto", "vosk", "sphinx", "whisper", "text")
 SPEAKERS = ("pyttsx3", "espeak-ng", "print")
 
 # A device is "the system default", a name substring, or a PortAudio index.
@@ -70,11 +70,13 @@ class SpeechSettings:
 
     engine: str = "auto"
     """Speech recognizer: "auto" (vosk when a model is found, else the bundled English
-    engine, else typed text), "vosk", "sphinx" or "text". Default: "auto"."""
+    engine, else typed text), "vosk", "sphinx", "whisper" (needs the optional extra:
+    pip install 'voicecoach[whisper]') or "text". Default: "auto"."""
 
     model: Path | None = None
-    """Vosk model folder; a relative path is relative to this file's folder. Empty means
-    search the models folder (see `voicecoach models path`). Default: empty."""
+    """Vosk model folder (or, with the whisper engine, a faster-whisper model folder); a
+    relative path is relative to this file's folder. Empty means search the models folder
+    (see `voicecoach models path`) or use the extra's Whisper model. Default: empty."""
 
     speaker: str = "pyttsx3"
     """How speech is rendered: "pyttsx3" (libespeak-ng), "espeak-ng" (the command) or

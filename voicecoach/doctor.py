@@ -460,6 +460,8 @@ def check_model(config: Config) -> Check:
     name = "vosk model"
     configured = config.speech.model
     engine = config.speech.engine
+    if engine == "whisper":
+        return Check(name, OK, "not used: the whisper engine brings its own model")
     if configured is not None and not is_vosk_model(configured):
         return Check(
             name,
@@ -503,7 +505,9 @@ def check_engine(config: Config) -> Check:
             name,
             FAIL,
             f"engine '{config.speech.engine}' did not start: {error}",
-            'run `voicecoach models download`, or set [speech] engine = "auto"',
+            "./install.sh --whisper (or pip install 'voicecoach[whisper]'), or set [speech] engine = \"auto\""
+            if config.speech.engine == "whisper"
+            else 'run `voicecoach models download`, or set [speech] engine = "auto"',
         )
     seconds = time.perf_counter() - started
     engine = getattr(recognizer, "name", type(recognizer).__name__)

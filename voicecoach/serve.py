@@ -291,7 +291,14 @@ def make_idle_recognizer(engine: str, model: Path | str | None, phrases: dict[st
     if engine not in ENGINES:
         raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     note = None
-    if engine in ("auto", "vosk"):
+    if engine == "whisper":
+        from voicecoach.voice.engines import whisper
+
+        try:
+            return whisper(model, phrases), None
+        except EngineUnavailable as exc:
+            note = f"the Whisper engine cannot start ({exc}); using the bundled PocketSphinx engine instead"
+    elif engine in ("auto", "vosk"):
         found = find_model(model)
         if found is not None:
             try:

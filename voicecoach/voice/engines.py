@@ -1,4 +1,6 @@
-"""Pick and start a speech engine: vosk when a model is found, else bundled PocketSphinx."""
+"""Pick and start a speech engine: vosk when a model is found, else bundled PocketSphinx.
+
+Whisper (an optional extra) runs only when asked for by name."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from pathlib import Path
 
 from voicecoach.voice.recognizer import Recognizer
 
-ENGINES = ("auto", "vosk", "sphinx")
+ENGINES = ("auto", "vosk", "sphinx", "whisper")
 
 # The repository's models/ folder (next to the voicecoach package) and the user's.
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -48,10 +50,13 @@ def make_recognizer(
     """Start a recognizer; return it and a one-line note for the user (or None).
 
     `auto` prefers vosk with a found model, else falls back to PocketSphinx with a
-    note.  `vosk` and `sphinx` insist on that engine and raise EngineUnavailable.
+    note.  `vosk`, `sphinx` and `whisper` insist on that engine and raise
+    EngineUnavailable; for `whisper`, `model_dir` is a faster-whisper model folder.
     """
     if engine not in ENGINES:
         raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "whisper":
+        return whisper(model_dir), None
     if engine in ("auto", "vosk"):
         found = find_model(model_dir)
         if found is not None:
@@ -84,3 +89,15 @@ def _sphinx() -> Recognizer:
         return SphinxRecognizer()
     except SphinxUnavailable as exc:
         raise EngineUnavailable(f"{exc}; reinstall with `pip install pocketsphinx`") from exc
+
+
+def whisper(model_dir: str | Path | None = None, phrases: dict[str, str] | None = None) -> Recognizer:
+    """The optional Whisper engine, or EngineUnavailable saying how to install it."""
+    try:
+        from voicecoach.voice.whisper_engine import WhisperRecognizer, WhisperUnavailable
+    except ImportError as exc:  # numpy or the module itself missing
+        raise EngineUnavailable(f"the Whisper engine cannot load: {exc}") from exc
+    try:
+        return WhisperRecognizer(model_dir, phrases=phrases)
+    except WhisperUnavailable as exc:
+        raise EngineUnavailable(str(exc)) from exc
