@@ -47,8 +47,6 @@ FINAL_SPEECH_LIMIT = 30.0  # the most the end of a session waits for the goodbye
 
 MICROPHONE_LOST = "I can't hear you: the microphone is gone."
 MICROPHONE_BACK = "I can hear you again."
-# Questions answered with a number, which the listener then hears.
-NUMBER_QUESTIONS = ("checkin_before", "checkin_after")
 
 
 @dataclass
@@ -421,8 +419,7 @@ class Runner:
 
     def _tell_numbers(self) -> None:
         """Let the ears hear numbers exactly while a pain check-in question is open."""
-        question = self.session.question
-        wanted = question is not None and question.kind in NUMBER_QUESTIONS
+        wanted = self.session.wants_number
         if self.listener is not None and wanted != self._numbers_told:
             self.listener.expect_numbers(wanted)
             self._numbers_told = wanted

@@ -19,6 +19,8 @@ BACK_RESTARTS_AFTER = 3.0  # seconds into a step after which `back` restarts it
 TEMPO_STEP = 1.25
 TEMPO_LIMITS = (0.5, 2.0)
 CHECKIN_TIMEOUT = 20.0
+# The pain check-ins: the questions answered with a number from 0 to 10.
+CHECKIN_QUESTIONS = ("checkin_before", "checkin_after")
 OFFER_TIMEOUT = 20.0
 
 
@@ -139,6 +141,11 @@ class Session:
         if self.cue_i < len(self.block.cues):
             return min(self._due(self.cue_i), self._block_end())
         return self._block_end()
+
+    @property
+    def wants_number(self) -> bool:
+        """Whether the open question is answered with a number (a pain check-in)."""
+        return self.question is not None and self.question.kind in CHECKIN_QUESTIONS
 
     def next_is_sentence(self) -> bool:
         """Whether the next due thing is a sentence, which may wait for speech to finish."""
@@ -363,7 +370,7 @@ class Session:
             if name in ("resume", "no"):
                 return self._close_question(now, [Say("Carrying on. Stop if it hurts again.")])
             return [Say(q.prompt)]
-        if q.kind in ("checkin_before", "checkin_after"):
+        if q.kind in CHECKIN_QUESTIONS:
             when = "before" if q.kind == "checkin_before" else "after"
             if name == "number" and c.value is not None:
                 self.pain_scores[when] = c.value
@@ -392,7 +399,7 @@ class Session:
     def _answer_timeout(self, q: _Question, now: float) -> list[Output]:
         if q.kind == "resume":
             return self._close_question(now, [Say("I'll take that as a yes.")], resume=True)
-        if q.kind in ("checkin_before", "checkin_after"):
+        if q.kind in CHECKIN_QUESTIONS:
             when = "before" if q.kind == "checkin_before" else "after"
             return self._close_question(now, [Event("pain_score", {"when": when, "score": None})])
         return self._close_question(now, [])
