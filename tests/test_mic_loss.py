@@ -114,23 +114,15 @@ class ScriptedClock(FakeClock):
 
     def __init__(self, actions: list[tuple[float, Callable[[], None]]]) -> None:
         super().__init__()
-        self.actions = sorted(actions, key=lambda a: a[0])
+        for at, action in actions:
+            self.schedule(at, action)
 
-    def wait(self, inbox: queue.Queue[Any], timeout: float | None) -> Any | None:
-        try:
-            return inbox.get_nowait()
-        except queue.Empty:
-            pass
-        deadline = None if timeout is None else self.t + max(0.0, timeout)
-        if self.actions and (deadline is None or self.actions[0][0] <= deadline):
-            at, action = self.actions.pop(0)
-            self.t = max(self.t, at)
-            action()
-            return self._really_wait(inbox)
-        if deadline is None:
-            return self._really_wait(inbox)
-        self.t = deadline
-        return None
+    def _deliver(self, action: Callable[[], None], inbox: queue.Queue[Any]) -> Any:
+        action()
+        return self._really_wait(inbox)
+
+    def _wait_forever(self, inbox: queue.Queue[Any]) -> Any:
+        return self._really_wait(inbox)
 
     def _really_wait(self, inbox: queue.Queue[Any]) -> Any:
         try:
@@ -303,7 +295,7 @@ def test_typed_input_ending_does_not_end_the_wait_for_the_microphone(recognizer:
                              poll_seconds=0.01)
     runner = make_runner(speaker, AudioListener(first_mic, recognizer), clock, recovery, records)
     # Back at 60 s, still paused: nothing else can happen, so end the session from outside.
-    clock.actions.append((61.0, lambda: runner.interrupt("test over")))
+    clock.schedule(61.0, lambda: runner.interrupt("test over"))
     assert runner.run() == "interrupted"
     assert "typed_input_closed" in types(records)
     assert first(records, "microphone_back")["t"] == 60.0

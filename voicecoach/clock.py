@@ -59,8 +59,15 @@ class FakeClock:
         if self._scheduled and (deadline is None or self._scheduled[0][0] <= deadline):
             at, _, item = heapq.heappop(self._scheduled)
             self.t = max(self.t, at)
-            return item
+            return self._deliver(item, inbox)
         if deadline is None:
-            raise RuntimeError("FakeClock: waiting forever with nothing scheduled")
+            return self._wait_forever(inbox)
         self.t = deadline
         return None
+
+    def _deliver(self, item: Any, inbox: queue.Queue[Any]) -> Any:
+        """What the waiter gets when a scheduled item falls due: the item itself."""
+        return item
+
+    def _wait_forever(self, inbox: queue.Queue[Any]) -> Any:
+        raise RuntimeError("FakeClock: waiting forever with nothing scheduled")
