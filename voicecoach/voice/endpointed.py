@@ -119,10 +119,13 @@ class EndpointedRecognizer(Recognizer):
     def _too_long(self) -> bool:
         return self._utt_samples > MAX_UTTERANCE_S * self.sample_rate
 
-    def _new_stream(self) -> None:
+    def _make_endpointer(self):  # noqa: ANN202 - pocketsphinx.Endpointer or a look-alike
         import pocketsphinx
 
-        self._ep = pocketsphinx.Endpointer(**self._endpointer_args)
+        return pocketsphinx.Endpointer(**self._endpointer_args)
+
+    def _new_stream(self) -> None:
+        self._ep = self._make_endpointer()
         self._frame_bytes = self._ep.frame_bytes
         self._pending = b""
         # Clock time (seconds) at which this endpointer's stream began.

@@ -67,6 +67,11 @@ def make_recognizer(
                 f"no vosk model in {where}: run `voicecoach models download` "
                 "or pass --model DIR pointing at an unpacked vosk model"
             )
+    if engine == "auto":
+        try:
+            return whisper(), None
+        except EngineUnavailable:
+            pass
     recognizer = _sphinx()
     return recognizer, (FALLBACK_NOTE if engine == "auto" else None)
 
@@ -94,10 +99,10 @@ def _sphinx() -> Recognizer:
 def whisper(model_dir: str | Path | None = None, phrases: dict[str, str] | None = None) -> Recognizer:
     """The optional Whisper engine, or EngineUnavailable saying how to install it."""
     try:
-        from voicecoach.voice.whisper_engine import WhisperRecognizer, WhisperUnavailable
+        from voicecoach.voice.command_whisper import CommandWhisperRecognizer, CommandWhisperUnavailable
     except ImportError as exc:  # numpy or the module itself missing
         raise EngineUnavailable(f"the Whisper engine cannot load: {exc}") from exc
     try:
-        return WhisperRecognizer(model_dir, phrases=phrases)
-    except WhisperUnavailable as exc:
+        return CommandWhisperRecognizer(model_dir, phrases=phrases)
+    except CommandWhisperUnavailable as exc:
         raise EngineUnavailable(str(exc)) from exc

