@@ -88,19 +88,22 @@ def worker(engine: str, corpus_file: str) -> dict:
     recognizer, note = make_recognizer(engine)
     load_s = time.perf_counter() - t0
     runner = ClipRunner(recognizer)
-    data = np.load(corpus_file, allow_pickle=True)
-    clips = list(data["clips"])
 
     quiet = np.random.default_rng(7).normal(0, 30, 30 * RATE).astype(np.int16)
     t0 = time.process_time()
     runner.run(quiet, tail_s=0.0)
     cpu_silence = (time.process_time() - t0) / 30.0
-    # People talking without pause: human (or espeak) clips back to back, 60 s.
-    talk = [c["samples"][int(LEAD_S * RATE):] for c in clips if c["condition"] == "clean"]
+    # People talking without pause: the human recordings back to back, 60 s.
+    talk = [(c["samples"] * 32768).astype(np.int16) for c in human_clips()]
     talk = np.concatenate(talk)[: 60 * RATE] if talk else quiet
     t0 = time.process_time()
     runner.run(talk, tail_s=0.0)
     cpu_talking = (time.process_time() - t0) / (len(talk) / RATE)
+    # The engine's own peak, before the corpus is loaded into this process.
+    engine_mb = peak_rss_mb()
+    del talk
+    data = np.load(corpus_file, allow_pickle=True)
+    clips = list(data["clips"])
 
     decide_s: list[float] = []
     accept = recognizer.accept
@@ -119,6 +122,8 @@ def worker(engine: str, corpus_file: str) -> dict:
         heard = runner.run(c["samples"], tail_s=0.0)
         compute = decide_s[before] if len(decide_s) > before else None
         outcomes.append({"heard": [(h.command.name, h.text, h.emitted) for h in heard], "compute": compute})
+        if os.environ.get("BENCH_VERBOSE") and [h.command.name for h in heard] != ([c["expected"]] if c.get("expected") else []):
+            print(f"  {c['condition']:8s} {c['source']:15s} {c['text']!r} -> {[h.text for h in heard]}", file=sys.stderr)
     # Pain scores: numbers are listened for only while the coach asks for one.
     recognizer.listen_for_numbers(True)
     numbers = []
@@ -129,7 +134,7 @@ def worker(engine: str, corpus_file: str) -> dict:
     recognizer.listen_for_numbers(False)
     return {"engine": getattr(recognizer, "name", engine), "note": note, "outcomes": outcomes,
             "numbers": numbers, "load_s": load_s, "cpu_silence": cpu_silence, "cpu_talking": cpu_talking,
-            "maxrss_mb": peak_rss_mb()}
+            "maxrss_mb": engine_mb}
 
 
 def peak_rss_mb() -> float:
@@ -241,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus_file = os.path.join(tmp, "corpus.npz")
         arr = np.empty(len(clips), dtype=object)
-        arr[:] = [{"samples": c["samples"], "condition": c["condition"], "text": c["text"], "source": c["source"]}
-                  for c in clips]
+        arr[:] = [{"samples": c["samples"], "condition": c["condition"], "text": c["text"], "source": c["source"],
+                   "expected": c["expected"]} for c in clips]
         np.savez(corpus_file, clips=arr)
         for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
             out = os.path.join(tmp, f"{engine}.json")

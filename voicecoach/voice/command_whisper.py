@@ -208,21 +208,28 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence."""
         t = self.tuning
         table = self._tables[self._numbers]
-        encoded = self._encode(samples)
-        free = self._model.generate(encoded, [self._prompt], beam_size=1, max_length=t.free_tokens,
+        command, phrase, text, mass, no_speech = self._decode(samples, t.window_frames, table)
+        self.last_decision = dict(free=text, no_speech=no_speech, mass=mass)
+        if command is None or no_speech > t.max_no_speech or mass < t.min_first_mass:
+            return None, text, None
+        return command, phrase, math.exp(mass)
+
+    def _decode(self, samples: np.ndarray, frames: int, table: Mapping[str, Command]):
+        """Greedy decode in a window of `frames`: command, phrase, text, first-word mass, no-speech."""
+        free = self._model.generate(self._encode(samples, frames), [self._prompt], beam_size=1,
+                                    max_length=self.tuning.free_tokens,
                                     return_no_speech_prob=True, return_logits_vocab=True)[0]
         ids = free.sequences_ids[0]
         text = self._tokenizer.decode([i for i in ids if i < self._eot])
         phrase = clean(" ".join(collapse_repeats(transcript_words(text), table)))
         command = table.get(phrase)
         mass = self._first_word_mass(free.logits[0][0], phrase) if command is not None and ids else -math.inf
-        self.last_decision = dict(free=text, no_speech=free.no_speech_prob, mass=mass)
-        if command is None or free.no_speech_prob > t.max_no_speech or mass < t.min_first_mass:
-            return None, text, None
-        return command, phrase, math.exp(mass)
+        return command, phrase, text, mass, free.no_speech_prob
 
     def _first_word_mass(self, logits, phrase: str) -> float:
         """log P(the phrase's first word), over its spellings, at the first decoding step."""
+        if logits is None:
+            return -math.inf
         logprobs = _log_softmax(logits)
         word = phrase.split()[0]
         ids = self._first_ids.get(word)
@@ -232,13 +239,13 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
             self._first_ids[word] = ids
         return float(np.log(np.sum(np.exp(logprobs[ids]))))
 
-    def _encode(self, samples: np.ndarray):
+    def _encode(self, samples: np.ndarray, window_frames: int):
         t = self.tuning
         peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
         gain = min(t.target_peak / peak, 10 ** (t.max_gain_db / 20)) if peak > 0 else 1.0
         lead = np.zeros(int(t.lead_s * self.sample_rate), np.float32)
         audio = np.concatenate([lead, samples * gain])
-        n_frames = max(t.window_frames, -(-len(audio) // HOP) + 50)
+        n_frames = max(window_frames, -(-len(audio) // HOP) + 50)
         n_frames += n_frames % 2
         features = log_mel(audio, n_frames)
         view = self._ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
