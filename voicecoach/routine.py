@@ -8,6 +8,7 @@ raises anything but `RoutineError`, whatever bytes the file holds.
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import math
 import os
 import re
@@ -800,8 +801,12 @@ def load_routine(path: str | Path) -> Routine:
 
 
 def bundled_dir() -> Path:
-    """The routines that ship with voicecoach."""
-    return Path(__file__).resolve().parent.parent / "routines"
+    """The routines that ship with voicecoach: package data `voicecoach.routines`.
+
+    The repository keeps them in the top-level routines/ folder; pyproject.toml maps that
+    folder into the package, for a wheel and an editable install alike.
+    """
+    return Path(str(importlib.resources.files("voicecoach.routines")))
 
 
 def user_dir() -> Path:
