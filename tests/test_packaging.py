@@ -7,6 +7,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,13 @@ def test_wheel_kinds_are_read_from_file_names(tmp_path: Path) -> None:
     assert pure.kind == "pure Python"
     built = checker.Wheel(tmp_path / "srt-3.5.3-py3-none-any.whl", built_here=True)
     assert built.kind == "pure Python, built from sdist"
+
+
+def test_every_package_folder_is_listed_for_the_wheel() -> None:
+    # pyproject.toml lists the packages by hand (routines/ is mapped in), so a new
+    # subpackage must be added there or the wheel would lack it.
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "voicecoach").rglob("__init__.py")
+    }
+    assert on_disk | {"voicecoach.routines"} == listed
