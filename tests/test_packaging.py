@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
 import platform
 import shutil
 import struct
@@ -77,7 +78,9 @@ def test_installer_dry_run_shows_every_step_and_changes_nothing() -> None:
     assert "dry run: nothing will be changed" in out
     assert "+ useradd --system --user-group --groups audio" in out and "vc-test-nobody" in out
     assert "+ python3 -m venv /tmp/vc-prefix/venv" in out
-    assert f"-m pip install --quiet --upgrade {ROOT}" in out
+    assert f"-m pip install --quiet --require-hashes -r {ROOT}/locks/runtime.txt" in out
+    assert f"+ copy_source {ROOT} /tmp/vc-prefix/src" in out
+    assert "-m pip install --quiet --no-deps --no-build-isolation --upgrade /tmp/vc-prefix/src" in out
     assert "+ write /etc/systemd/system/voicecoach.service" in out
     assert "| ExecStart=/tmp/vc-prefix/venv/bin/voicecoach serve" in out
     assert "| User=vc-test-nobody" in out
@@ -85,6 +88,75 @@ def test_installer_dry_run_shows_every_step_and_changes_nothing() -> None:
     assert "+ systemctl restart voicecoach.service" in out
     assert Path("/etc/systemd/system/voicecoach.service").exists() == before
     assert not Path("/tmp/vc-prefix").exists()
+    assert out.rstrip().endswith("that was a dry run: nothing was changed. Run it as root without --dry-run "
+                                 "to install.")
+
+
+def fake_checkout(tmp_path: Path, devices: list[dict[str, object]]) -> Path:
+    """A checkout whose .venv/bin/voicecoach lists `devices`, to run the installer against."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "packaging", checkout / "packaging")
+    program = checkout / ".venv" / "bin" / "voicecoach"
+    program.parent.mkdir(parents=True)
+    lines = "\n".join(json.dumps(d) for d in devices)
+    program.write_text(
+        "#!/bin/sh\n"
+        f"[ \"$1\" = devices ] || exit 3\n"
+        f"[ \"$2\" = --json ] && {{ printf '%s\\n' '{lines}'; exit 0; }}\n"
+        f"echo 'a table of {len(devices)} devices'\n"
+    )
+    program.chmod(0o755)
+    return checkout
+
+
+def device(index: int, name: str, inputs: int, outputs: int) -> dict[str, object]:
+    return {"index": index, "name": name, "hostapi": "ALSA", "max_input_channels": inputs,
+            "max_output_channels": outputs, "default_samplerate": 48000.0}
+
+
+PI_DEVICES = [
+    device(0, "vc4-hdmi-0: MAI PCM i2s-hifi-0 (hw:0,0)", 0, 2),
+    device(1, "bcm2835 Headphones: - (hw:1,0)", 0, 8),
+    device(2, 'USB "PnP" Sound Device: Audio (hw:2,0)', 1, 2),
+    device(3, "sysdefault", 128, 128),
+    device(4, "default", 128, 128),
+]
+
+
+def test_installer_names_the_usb_microphone_and_a_speaker_that_is_not_hdmi(tmp_path: Path) -> None:
+    checkout = fake_checkout(tmp_path, PI_DEVICES)
+    result = subprocess.run(
+        ["bash", str(checkout / "packaging" / "install-service.sh"), "--dry-run", "--use-checkout"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "sound devices:\n    a table of 5 devices" in out
+    assert '    | input_device = "USB \\"PnP\\" Sound Device: Audio"' in out
+    assert '    | output_device = "bcm2835 Headphones: -"' in out
+    assert "name the sound devices" not in out
+
+
+def test_installer_says_how_to_name_devices_it_could_not_pick(tmp_path: Path) -> None:
+    checkout = fake_checkout(tmp_path, [PI_DEVICES[0], PI_DEVICES[4]])  # HDMI only, no USB microphone
+    result = subprocess.run(
+        ["bash", str(checkout / "packaging" / "install-service.sh"), "--dry-run", "--use-checkout"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "microphone: none found; speaker: none found" in result.stdout
+    assert '    | input_device = ""' in result.stdout
+    assert "set input_device (the microphone) and\noutput_device (the speaker)" in result.stdout
+
+
+def test_pick_devices_reads_voicecoach_devices_json() -> None:
+    lines = "\n".join(json.dumps(d) for d in PI_DEVICES) + "\n"
+    result = subprocess.run([sys.executable, str(ROOT / "packaging" / "pick_devices.py")], input=lines,
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert result.stdout.splitlines() == ['"USB \\"PnP\\" Sound Device: Audio"', '"bcm2835 Headphones: -"']
+    empty = subprocess.run([sys.executable, str(ROOT / "packaging" / "pick_devices.py")], input="",
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert empty.stdout.splitlines() == ['""', '""']
 
 
 def test_installer_dry_run_respects_use_checkout_and_no_start() -> None:
