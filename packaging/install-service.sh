@@ -127,7 +127,7 @@ run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0750 "$STATE_DIR" "$STAT
 if [ "$USE_CHECKOUT" = 1 ]; then
     EXEC="$CHECKOUT/.venv/bin/voicecoach"
     [ -x "$EXEC" ] || [ "$DRY_RUN" = 1 ] \
-        || die "$EXEC not found; create it first: python3 -m venv .venv && .venv/bin/pip install -e ."
+        || die "$EXEC not found; create it first: $CHECKOUT/install.sh"
     case "$CHECKOUT" in
         /home/*) say "note: $SERVICE_USER must be able to read $CHECKOUT (home folders are often private)" ;;
     esac
