@@ -220,6 +220,32 @@ def test_the_locks_agree_and_hold_what_the_coach_needs(arch: str) -> None:
     assert all(pin.hashes for pin in every)
 
 
+@pytest.mark.parametrize(("lock", "extras"), [
+    ("runtime.txt", []), ("whisper.txt", ["whisper"]), ("dev.txt", ["test", "whisper", "vosk-test"]),
+])
+def test_the_locks_are_up_to_date_with_pyproject(lock: str, extras: list[str]) -> None:
+    # A dependency added or changed in pyproject.toml without running scripts/lock.sh fails here.
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    checker = load_wheel_checker()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = list(project["project"]["dependencies"]) + list(project["build-system"]["requires"])
+    for extra in extras:
+        wanted += project["project"]["optional-dependencies"][extra]
+    for arch in ("aarch64", "x86_64"):
+        pinned = {canonicalize_name(name): version for name, version in pins(checker, lock, arch).items()}
+        for text in wanted:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate(checker.target_environment(arch)):
+                continue
+            name = canonicalize_name(requirement.name)
+            assert name in pinned, f"{name} is not in locks/{lock}: run scripts/lock.sh"
+            assert requirement.specifier.contains(pinned[name], prereleases=True), (
+                f"locks/{lock} pins {name}=={pinned[name]}, outside {requirement.specifier}: run scripts/lock.sh"
+            )
+
+
 def test_pyproject_caps_pyttsx3_whose_private_driver_we_use() -> None:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     (pyttsx3,) = [d for d in deps if d.startswith("pyttsx3")]
