@@ -3,6 +3,8 @@
 #   ./install.sh          the coach
 #   ./install.sh --dev    the coach plus what the tests need (the Whisper extra included)
 #   ./install.sh --whisper   the coach plus the optional Whisper engine (about 400 MB)
+# Python packages come from the locks in locks/ (exact versions, checked hashes), so every
+# install gets what the tests passed with; scripts/lock.sh refreshes them.
 # Safe to run again: it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,17 +15,23 @@ for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --whisper) whisper=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
 
-# Speech out (espeak-ng), sound devices (PortAudio), and for the tests a private
-# PulseAudio server that gives real audio devices on a machine without a sound card.
-packages=(espeak-ng libespeak-ng1 libportaudio2 python3-venv)
-if [ "$dev" = 1 ]; then
-  packages+=(pulseaudio pulseaudio-utils libasound2-plugins sox)
-fi
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64|Linux-aarch64) ;;
+  *) echo "install.sh: the locks cover Linux on x86-64 and aarch64 only, not $(uname -s) $(uname -m)" >&2
+     exit 1 ;;
+esac
+
+# The Linux packages, with what each is for, are listed in packaging/debian-packages.txt.
+packages=()
+while read -r package when _; do
+  case "$package" in ''|'#'*) continue ;; esac
+  if [ "$when" = run ] || [ "$dev" = 1 ]; then packages+=("$package"); fi
+done < packaging/debian-packages.txt
 
 missing=()
 for p in "${packages[@]}"; do
@@ -47,12 +55,10 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-if [ "$dev" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[test,vosk-test,whisper]'
-elif [ "$whisper" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[whisper]'
-else
-  .venv/bin/python -m pip install -q -e .
-fi
+lock=locks/runtime.txt
+[ "$whisper" = 1 ] && lock=locks/whisper.txt
+[ "$dev" = 1 ] && lock=locks/dev.txt
+.venv/bin/python -m pip install -q --require-hashes -r "$lock"
+# The locks hold the build backend too, so the project installs without fetching anything.
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 echo "voicecoach is installed: .venv/bin/voicecoach --help"

@@ -80,6 +80,13 @@ write_file() {  # write_file PATH MODE < content
     rm -f "$scratch"
 }
 
+copy_source() {  # copy_source CHECKOUT TARGET: what a build needs, without .venv and .git
+    rm -rf "$2"
+    mkdir -p "$2"
+    tar -C "$1" --exclude=./.venv --exclude=./.git --exclude=./build --exclude=./models \
+        --exclude='*.egg-info' -cf - . | tar -C "$2" -xf -
+}
+
 if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
     die "run it as root (sudo $0 $*), or add --dry-run to see what it would do"
 fi
@@ -120,7 +127,7 @@ run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0750 "$STATE_DIR" "$STAT
 if [ "$USE_CHECKOUT" = 1 ]; then
     EXEC="$CHECKOUT/.venv/bin/voicecoach"
     [ -x "$EXEC" ] || [ "$DRY_RUN" = 1 ] \
-        || die "$EXEC not found; create it first: python3 -m venv .venv && .venv/bin/pip install -e ."
+        || die "$EXEC not found; create it first: $CHECKOUT/install.sh"
     case "$CHECKOUT" in
         /home/*) say "note: $SERVICE_USER must be able to read $CHECKOUT (home folders are often private)" ;;
     esac
@@ -129,22 +136,48 @@ else
     if [ ! -x "$PREFIX/venv/bin/python" ]; then
         run "$PYTHON" -m venv "$PREFIX/venv"
     fi
-    # Reinstalling the checkout every time keeps the service on the code you just pulled.
-    run "$PREFIX/venv/bin/python" -m pip install --quiet --upgrade "$CHECKOUT"
+    # The locked versions (what the tests passed with), then the coach itself from a copy
+    # of the checkout, so that building it leaves no root-owned files in the checkout.
+    # Reinstalling every time keeps the service on the code you just pulled.
+    run "$PREFIX/venv/bin/python" -m pip install --quiet --require-hashes -r "$CHECKOUT/locks/runtime.txt"
+    run copy_source "$CHECKOUT" "$PREFIX/src"
+    run "$PREFIX/venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation --upgrade "$PREFIX/src"
 fi
 
-# 4. Settings: written once, then yours to edit.
+# 4. Sound devices: the service runs without a desktop session, where "default" may not
+# exist, so the config names the first USB microphone and the first speaker that is not HDMI.
+MICROPHONE='""'
+SPEAKER='""'
+LISTER=""
+for candidate in "$EXEC" "$CHECKOUT/.venv/bin/voicecoach"; do
+    if [ -x "$candidate" ]; then LISTER=$candidate; break; fi
+done
+if [ -z "$LISTER" ]; then
+    say "cannot list sound devices: voicecoach is not installed yet"
+elif devices=$("$LISTER" devices --json 2>/dev/null) && [ -n "$devices" ]; then
+    say "sound devices:"
+    "$LISTER" devices 2>&1 | sed 's/^/    /'
+    { read -r MICROPHONE; read -r SPEAKER; } \
+        < <(printf '%s\n' "$devices" | "$PYTHON" "$CHECKOUT/packaging/pick_devices.py")
+else
+    say "no sound devices found (\`arecord -l\` and \`aplay -l\` show what the system sees)"
+fi
+shown() { if [ "$1" = '""' ]; then echo "none found"; else echo "$1"; fi; }
+say "microphone: $(shown "$MICROPHONE"); speaker: $(shown "$SPEAKER")"
+
+# 5. Settings: written once, then yours to edit.
 if [ -f "$CONFIG_DIR/config.toml" ]; then
-    say "keeping $CONFIG_DIR/config.toml"
+    say "keeping $CONFIG_DIR/config.toml (its [audio] input_device and output_device name the devices)"
 else
     write_file "$CONFIG_DIR/config.toml" 0644 <<EOF
 # voicecoach settings for the service; \`voicecoach config --docs\` explains every one.
 # After editing: sudo systemctl restart voicecoach
 
 [audio]
-# Name substring or index from \`voicecoach devices\`; empty means the system default.
-input_device = ""
-output_device = ""
+# Name substring or index from \`voicecoach devices\`; empty means the system default,
+# which a service started at boot may not have.
+input_device = $MICROPHONE
+output_device = $SPEAKER
 
 [speech]
 engine = "auto"
@@ -156,24 +189,38 @@ folder = "$STATE_DIR"
 EOF
 fi
 
-# 5. The unit, pointed at this install and account.
+# 6. The unit, pointed at this install and account.
 sed -e "s|^ExecStart=.*|ExecStart=$EXEC serve|" \
     -e "s|^User=.*|User=$SERVICE_USER|" \
     -e "s|^Group=.*|Group=$SERVICE_USER|" \
     "$UNIT_SOURCE" | write_file "$UNIT_TARGET" 0644
 
-# 6. Enable at boot and (re)start so the running service uses what was just installed.
+# 7. Enable at boot and (re)start so the running service uses what was just installed.
 run systemctl daemon-reload
 run systemctl enable voicecoach.service
 if [ "$START" = 1 ]; then
     run systemctl restart voicecoach.service
 fi
 
+if [ "$MICROPHONE" = '""' ] || [ "$SPEAKER" = '""' ]; then
+    cat <<EOF
+
+install-service: name the sound devices the service should use. List them with
+  sudo -u $SERVICE_USER $EXEC devices
+then, under [audio] in $CONFIG_DIR/config.toml, set input_device (the microphone) and
+output_device (the speaker) to a name from that list, and: sudo systemctl restart voicecoach
+EOF
+fi
+
 cat <<EOF
 
-install-service: done.
+install-service: $([ "$DRY_RUN" = 1 ] && echo "dry run complete" || echo done).
   status:  systemctl status voicecoach
   logs:    journalctl -u voicecoach -f
   check:   sudo -u $SERVICE_USER VOICECOACH_CONFIG=$CONFIG_DIR/config.toml $EXEC doctor
   model:   sudo -u $SERVICE_USER VOICECOACH_CONFIG=$CONFIG_DIR/config.toml $EXEC models download
 EOF
+if [ "$DRY_RUN" = 1 ]; then
+    echo
+    say "that was a dry run: nothing was changed. Run it as root without --dry-run to install."
+fi

@@ -27,6 +27,9 @@ from voicecoach.cli import build_parser
 from voicecoach.plan import Plan
 from voicecoach.routine import RoutineError, load_routine
 
+# Slow: most tests run `python -m voicecoach` as a process.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 MINI = REPO / "tests" / "fixtures" / "mini.yaml"
 BAD = REPO / "tests" / "fixtures" / "bad"

@@ -226,6 +226,7 @@ def _room_env(room: Any) -> dict[str, str]:
     return dict(os.environ)  # the fixture exported PULSE_SERVER itself
 
 
+@pytest.mark.slow  # the PulseAudio room
 def test_in_the_virtual_room_devices_speaker_and_microphone_are_checked(
     request: pytest.FixtureRequest,
 ) -> None:

@@ -44,7 +44,7 @@ from voicecoach.voice.microphone import SoundDeviceSource
 from voicecoach.voice.speakers import AudioSpeaker, make_speaker
 from voicecoach.voice.sphinx_engine import SphinxRecognizer
 
-pytestmark = needs_espeak
+pytestmark = [needs_espeak, pytest.mark.slow]  # slow: real time in the PulseAudio room
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

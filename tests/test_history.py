@@ -380,6 +380,7 @@ while True:
 """
 
 
+@pytest.mark.slow  # a process killed on the real clock
 def test_every_set_printed_before_kill_9_is_in_the_database(db):
     rng = random.Random(4)
     env = {**os.environ, "PYTHONPATH": str(REPO)}

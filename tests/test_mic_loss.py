@@ -47,6 +47,9 @@ from voicecoach.voice.microphone import SAMPLE_RATE, AudioSource, AudioSourceLos
 from voicecoach.voice.sphinx_engine import SphinxRecognizer
 from voicecoach.voice.typed import TypedListener
 
+# Slow: real time, subprocesses and the PulseAudio room.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 REAL_WAIT = 15.0  # seconds a real thread gets to deliver what an action caused

@@ -29,6 +29,9 @@ from voicecoach.plan import Plan, PlanSettings
 from voicecoach.routine import load_routine
 from voicecoach.runner import EventLog
 
+# Slow: each test runs the coach as a process on the real clock.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Short sentences and one-second tempos keep a whole session near 140 routine seconds, so a

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from speech_audio import needs_espeak, speak, write_wav
 
 from voicecoach.recognize import read_wav
 
-pytestmark = needs_espeak
+pytestmark = [needs_espeak, pytest.mark.slow]  # slow: runs the recognizer as a process
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -12,7 +12,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_never_lose import TINY_SETS, Coach, SetKey, pycache, sessions, set_key, tiny_routine
+
+# Slow: each test runs the coach as a process on the real clock.
+pytestmark = pytest.mark.slow
 
 __all__ = ["pycache"]  # the shared bytecode-cache fixture, imported to be used here
 

@@ -331,6 +331,7 @@ def test_sigterm_while_idle_is_a_clean_stop(routines: Path, config: Path):
 
 
 @needs_espeak
+@pytest.mark.slow  # the PulseAudio room
 def test_spoken_start_in_the_room_runs_a_session_and_returns_to_waiting(audio_room, routines: Path,
                                                                          tmp_path: Path):
     from audio_room import DEVICE

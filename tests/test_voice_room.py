@@ -24,6 +24,9 @@ from voicecoach.voice.resample import resample
 from voicecoach.voice.speakers import AudioSpeaker, make_speaker
 from voicecoach.voice.tts import count_phrases
 
+# Slow: real time in the PulseAudio room.
+pytestmark = pytest.mark.slow
+
 
 class SoundOnsetDetector(Recognizer):
     """Fires "next" at every onset of sound above a level: a plain signal detector.

@@ -8,6 +8,7 @@ raises anything but `RoutineError`, whatever bytes the file holds.
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import math
 import os
 import re
@@ -179,9 +180,12 @@ class Routine:
 
 # --- reading YAML with line numbers -------------------------------------------------
 
-# libyaml is much faster than the pure-Python scanner (a 1 MB file in milliseconds, not
-# seconds); both produce the same events, so either will do.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Always PyYAML's pure-Python parser, never libyaml (CSafeLoader), though libyaml is faster
+# (a routine in 1 ms rather than 5 ms, a 1 MB file in 20 ms rather than 500 ms).  Whether PyYAML
+# has libyaml depends on how it was built, and libyaml accepts some files the pure-Python
+# parser refuses ("0\t"), words its errors differently and, since PyYAML 6.0.4, stops deep
+# nesting with a message of its own: the answer for a file must not depend on the build.
+_LOADER = yaml.SafeLoader
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _CORE = "tag:yaml.org,2002:"
@@ -797,8 +801,12 @@ def load_routine(path: str | Path) -> Routine:
 
 
 def bundled_dir() -> Path:
-    """The routines that ship with voicecoach."""
-    return Path(__file__).resolve().parent.parent / "routines"
+    """The routines that ship with voicecoach: package data `voicecoach.routines`.
+
+    The repository keeps them in the top-level routines/ folder; pyproject.toml maps that
+    folder into the package, for a wheel and an editable install alike.
+    """
+    return Path(str(importlib.resources.files("voicecoach.routines")))
 
 
 def user_dir() -> Path:
