@@ -33,6 +33,8 @@ LEAD_S = 0.5
 TAIL_S = 1.0
 
 GSC_COMMANDS = {"stop": "stop", "go": "resume", "yes": "yes", "no": "no"}
+# Commands that are answers: heard only while the coach asks a yes-or-no question.
+ANSWERS = ("yes", "no")
 NOISES = ("exercise_bike", "doing_the_dishes", "running_tap", "pink_noise", "white_noise")
 CONDITIONS = ("clean", "noise12", "noise6", "far")
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hearing_corpus import (  # noqa: E402
+    ANSWERS,
     CONDITIONS,
     LEAD_S,
     RATE,
@@ -127,6 +128,14 @@ def worker(engine: str, corpus_file: str) -> dict:
         if verbose and [h.command.name for h in heard] != wanted:
             print(f"  {c['condition']:8s} {c['source']:15s} {c['text']!r} -> {[h.text for h in heard]}",
                   file=sys.stderr)
+    # Yes and no are listened for only while a question is open: the human recordings
+    # again, as answers (every other word must still not fire).
+    recognizer.listen_for_answers(True)
+    answers = {}
+    for i, c in enumerate(clips):
+        if c["source"] == "human":
+            answers[i] = [h.command.name for h in runner.run(c["samples"], tail_s=0.0)]
+    recognizer.listen_for_answers(False)
     # Pain scores: numbers are listened for only while the coach asks for one.
     recognizer.listen_for_numbers(True)
     numbers = []
@@ -135,7 +144,7 @@ def worker(engine: str, corpus_file: str) -> dict:
             heard = runner.run(c["samples"], tail_s=0.0)
             numbers.append((i, [(h.command.name, h.command.value) for h in heard]))
     recognizer.listen_for_numbers(False)
-    return {"engine": getattr(recognizer, "name", engine), "note": note, "outcomes": outcomes,
+    return {"engine": getattr(recognizer, "name", engine), "note": note, "outcomes": outcomes, "answers": answers,
             "numbers": numbers, "load_s": load_s, "cpu_silence": cpu_silence, "cpu_talking": cpu_talking,
             "maxrss_mb": engine_mb}
 
@@ -170,9 +179,16 @@ def summarize(clips: list[dict], result: dict) -> tuple[list[tuple[str, str, str
     def firing(sel: list) -> float:
         return sum(1 for _, o in sel if o["heard"]) / max(1, len(sel))
 
+    # Yes and no count as commands while a question is open (the answers pass) and as
+    # nothing otherwise; every other command counts in the ordinary pass.
+    asked = {int(i): names for i, names in result["answers"].items()}
+    for i, (c, _) in enumerate(pairs):
+        if c["expected"] in ANSWERS and c["source"] == "human":
+            pairs[i] = (c, {"heard": [(n, "", 0.0) for n in asked[i]], "compute": None})
     for cond in CONDITIONS:
-        pos = [(c, o) for c, o in pairs if c["source"] == "human" and c["expected"] and c["condition"] == cond]
-        neg = [(c, o) for c, o in pairs if c["source"] == "human" and not c["expected"] and c["condition"] == cond]
+        human = [(i, c, o) for i, (c, o) in enumerate(pairs) if c["source"] == "human" and c["condition"] == cond]
+        pos = [(c, o) for _, c, o in human if c["expected"]]
+        neg = [(c, o) for _, c, o in human if not c["expected"]]
         if pos:
             key = f"human right {cond}"
             figures[key] = right(pos)
@@ -183,9 +199,14 @@ def summarize(clips: list[dict], result: dict) -> tuple[list[tuple[str, str, str
             figures[f"human other firing {cond}"] = fire
             rows.append((f"  other human speech firing, {cond}", f"{fire:6.1%} (n={len(neg)})",
                          verdict("human other firing", fire, False)))
+            fire_q = sum(1 for i, c, _ in human if not c["expected"] and asked[i]) / len(neg)
+            figures[f"human other firing, question open, {cond}"] = fire_q
+            rows.append((f"  ... while a yes/no question is open, {cond}", f"{fire_q:6.1%} (n={len(neg)})",
+                         verdict("human other firing", fire_q, False)))
         for source, label in (("espeak-command", "espeak commands right"), ("espeak-other", "  espeak other firing"),
                               ("coach", "  coach's own lines firing")):
-            sel = [(c, o) for c, o in pairs if c["source"] == source and c["condition"] == cond]
+            sel = [(c, o) for c, o in pairs if c["source"] == source and c["condition"] == cond
+                   and c["expected"] not in ANSWERS]  # espeak's answers are not re-run as answers
             if not sel:
                 continue
             value = right(sel) if source == "espeak-command" else firing(sel)

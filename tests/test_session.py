@@ -160,6 +160,16 @@ def test_stop_then_no_carries_on_where_it_was():
     assert [o.text for _, o in d.log if isinstance(o, Say) and o.kind == COUNT] == ["1", "2", "3"]
 
 
+def test_the_ears_are_asked_for_yes_and_no_only_while_a_question_is_open():
+    d = Driver()
+    d.until_block("reps", 0)
+    assert not d.session.wants_answer
+    d.say("stop")
+    assert d.session.wants_answer and not d.session.wants_number
+    d.say("no")
+    assert not d.session.wants_answer
+
+
 def test_stop_then_yes_ends_the_session_with_a_summary():
     d = Driver()
     d.until_block("rest", 0)

@@ -134,3 +134,14 @@ def test_the_endpointer_ends_an_utterance_over_a_steady_noise():
 def test_a_folder_without_a_model_is_refused_with_the_reason(tmp_path):
     with pytest.raises(CommandWhisperUnavailable, match="model.bin"):
         CommandWhisperRecognizer(tmp_path)
+
+
+@needs_espeak
+def test_yes_and_no_are_heard_only_while_a_question_is_open(recognizer, runner, tmp_path):
+    yes, _, _ = speech_clip("yes", tmp_path)
+    assert runner.run(yes) == []
+    recognizer.listen_for_answers(True)
+    try:
+        assert [h.command.name for h in runner.run(yes)] == ["yes"]
+    finally:
+        recognizer.listen_for_answers(False)

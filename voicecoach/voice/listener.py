@@ -48,6 +48,7 @@ class AudioListener(Listener):
         self._thread: threading.Thread | None = None
         # Set by the runner's thread, applied by this one between chunks.
         self._numbers_wanted = False
+        self._answers_wanted = False
 
     def start(self, on_heard: Callable[[Heard], None], on_closed: Callable[[str], None]) -> None:
         if self._thread is not None:
@@ -65,7 +66,7 @@ class AudioListener(Listener):
         """Listen on this thread until the input ends or `close`; return why it ended."""
         gated = False
         last_end: float | None = None
-        numbers = False
+        numbers = answers = False
         try:
             for chunk in self.source.chunks():
                 if self._stop.is_set():
@@ -73,6 +74,9 @@ class AudioListener(Listener):
                 if self._numbers_wanted != numbers:
                     numbers = self._numbers_wanted
                     self.recognizer.listen_for_numbers(numbers)
+                if self._answers_wanted != answers:
+                    answers = self._answers_wanted
+                    self.recognizer.listen_for_answers(answers)
                 if self.first_chunk_time is None:
                     self.first_chunk_time = chunk.start
                 if last_end is not None and chunk.start - last_end > _GAP_SECONDS:
@@ -99,6 +103,9 @@ class AudioListener(Listener):
 
     def expect_numbers(self, on: bool) -> None:
         self._numbers_wanted = on
+
+    def expect_answers(self, on: bool) -> None:
+        self._answers_wanted = on
 
     def _deliver(self, heard: list[Heard], on_heard: Callable[[Heard], None]) -> None:
         for h in heard:

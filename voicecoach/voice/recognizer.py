@@ -50,6 +50,10 @@ class Recognizer(ABC):
     def flush(self) -> list[Heard]:
         """End of input: decide on whatever utterance is pending."""
 
+    def listen_for_answers(self, on: bool) -> None:  # noqa: B027 - engines may override it
+        """Hear "yes" and "no" (a question is open), or stop; engines that cannot narrow
+        their phrases always hear them."""
+
     def listen_for_numbers(self, on: bool) -> None:  # noqa: B027 - engines override it
         """Also hear the numbers 0-10 (while the coach asks for a pain score), or stop.
 
