@@ -22,29 +22,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from voicecoach import paths
+
 ENGINES = ("auto", "vosk", "sphinx", "whisper", "text")
 SPEAKERS = ("pyttsx3", "espeak-ng", "print")
 
 # A device is "the system default", a name substring, or a PortAudio index.
 Device = str | int | None
-
-
-def _xdg_dir(variable: str, fallback: str) -> Path:
-    # Honour the XDG base-directory variables when set; otherwise the usual dot folders.
-    value = os.environ.get(variable)
-    return Path(value) if value and os.path.isabs(value) else Path.home() / fallback
-
-
-def default_config_path() -> Path:
-    """The config file used when neither `--config` nor `$VOICECOACH_CONFIG` is given."""
-    return _xdg_dir("XDG_CONFIG_HOME", ".config") / "voicecoach" / "config.toml"
-
-
-def default_data_folder() -> Path:
-    """Where history and downloaded models go unless `[data] folder` says otherwise."""
-    from voicecoach.history import default_data_dir
-
-    return default_data_dir()
 
 
 @dataclass(frozen=True)
@@ -125,7 +109,7 @@ class CoachSettings:
 class DataSettings:
     """`[data]`: where voicecoach keeps its files."""
 
-    folder: Path = field(default_factory=default_data_folder)
+    folder: Path = field(default_factory=paths.default_data_dir)
     """Folder for session history and downloaded models; a relative path is relative to
     this file's folder. Default: ~/.local/share/voicecoach ($XDG_DATA_HOME/voicecoach)."""
 
@@ -388,12 +372,7 @@ def resolve_config_path(path: Path | str | None = None) -> tuple[Path, bool]:
 
     `path` (from `--config`) wins, then `$VOICECOACH_CONFIG`, then the default location.
     """
-    if path:
-        return Path(path).expanduser(), True
-    env = os.environ.get("VOICECOACH_CONFIG")
-    if env:
-        return Path(env).expanduser(), True
-    return default_config_path(), False
+    return paths.config_path(path)
 
 
 def load_config(path: Path | None = None, overrides: dict | None = None) -> LoadedConfig:
