@@ -341,13 +341,16 @@ def test_a_vosk_engine_that_cannot_start_falls_back_to_the_bundled_one_and_says_
 
 
 def test_when_no_engine_can_start_the_reason_is_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from voicecoach.voice import engines, sphinx_engine
+    from voicecoach import models
+    from voicecoach.voice import sphinx_engine
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise sphinx_engine.SphinxUnavailable("PocketSphinx could not load its model: disk error")
 
     monkeypatch.setattr(sphinx_engine, "SphinxRecognizer", broken)
-    monkeypatch.setattr(engines, "find_model", lambda _folder=None: None)  # whatever is installed
+    # Whatever models this machine has installed must not count.
+    monkeypatch.setenv("VOICECOACH_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setattr(models, "REPO_MODELS_DIR", tmp_path / "no-repo-models")
     recognizer, notes = open_recognizer("auto", None)
     assert recognizer is None
     assert notes[-1].startswith("The bundled PocketSphinx speech engine cannot start: "

@@ -149,7 +149,7 @@ def test_idle_recognizer_falls_back_to_the_bundled_engine_with_a_reason(routines
     # A model without these English words cannot listen for them: say so, use the bundled engine.
     for engine in ("auto", "vosk"):
         recognizer, note = make_idle_recognizer(engine, model, phrases)
-        assert recognizer.name == "sphinx" and "cannot listen for the routine names" in note
+        assert recognizer.name == "sphinx" and "knows none of the words to listen for" in note
 
 
 # -- typed input shared with a session ---------------------------------------------------------
@@ -283,7 +283,7 @@ def test_no_speech_engine_at_all_is_fatal(routines: Path, config: Path, monkeypa
     def broken(*_args: object) -> None:
         raise EngineUnavailable("the bundled engine cannot load: no module named pocketsphinx")
 
-    monkeypatch.setattr(serve, "make_idle_recognizer", broken)
+    monkeypatch.setattr(serve, "idle_engine", broken)
     err = Screen()
     args = serve_args("--routines", str(routines), "--config", str(config))
     assert Server(args, out=Screen(), err=err, stdin=io.StringIO("")).run() == 1

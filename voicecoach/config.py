@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from voicecoach import paths
+from voicecoach.voice.engines import ENGINE_CHOICES as ENGINES
 
-ENGINES = ("auto", "vosk", "sphinx", "whisper", "text")
 SPEAKERS = ("pyttsx3", "espeak-ng", "print")
 
 # A device is "the system default", a name substring, or a PortAudio index.
@@ -53,9 +53,10 @@ class SpeechSettings:
     """`[speech]`: how the coach listens and how it talks."""
 
     engine: str = "auto"
-    """Speech recognizer: "auto" (vosk when a model is found, else the bundled English
-    engine, else typed text), "vosk", "sphinx", "whisper" (needs the optional extra:
-    pip install 'voicecoach[whisper]') or "text". Default: "auto"."""
+    """Speech recognizer: "auto" (vosk when an English model is installed, else the
+    bundled English engine; one that cannot start falls back to the next, saying why),
+    "vosk", "sphinx", "whisper" (needs the optional extra: pip install
+    'voicecoach[whisper]') or "text" (typed commands). Default: "auto"."""
 
     model: Path | None = None
     """Vosk model folder (or, with the whisper engine, a faster-whisper model folder); a
