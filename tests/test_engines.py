@@ -263,3 +263,41 @@ def test_each_file_gets_the_same_answer_in_any_order(tmp_path: Path, capsys: pyt
     assert answers(files[::-1]) == first
     for alone in (files[0], files[2]):
         assert answers([alone])[alone] == first[alone]
+
+
+def test_run_prints_the_notes_and_says_a_broken_engine_once() -> None:
+    from voicecoach.voice.base import Speaker
+
+    class Recording(Speaker):
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        def say(self, text: str) -> None:
+            self.said.append(text)
+
+        def stop(self) -> None:
+            pass
+
+        def is_speaking(self) -> bool:
+            return False
+
+    speaker = Recording()
+    spoken = "The vosk speech engine cannot start: a system library is missing."
+    voice = app.Voice(speaker, None, "audio", ["The vosk speech engine cannot start: ..."], announce=spoken)
+    err = io.StringIO()
+    app.tell_notes(voice, err)
+    app.tell_notes(voice, err)  # a second session in the same process (serve)
+    assert speaker.said == [spoken]
+    assert err.getvalue().count("cannot start") == 2
+
+
+def test_an_engine_asked_for_by_name_is_explained_even_when_merely_not_set_up(
+    own_models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(engine="vosk", model=None, json=False, wav=["unused.wav"])
+    assert recognize.run(args) == 2
+    err = capsys.readouterr().err
+    assert err == (f"voicecoach: The vosk speech engine cannot start: no vosk model found in {own_models}. "
+                   "Fix: run `voicecoach models download`.\n")
+    recognizer, notes = app.open_recognizer("vosk", None)  # a session falls back, saying why
+    assert isinstance(recognizer, SphinxRecognizer) and notes[0].startswith("The vosk speech engine cannot")

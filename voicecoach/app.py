@@ -236,6 +236,15 @@ def first_time(announcement: str) -> bool:
     return True
 
 
+def tell_notes(voice: Voice, err: IO[str]) -> None:
+    """Print why the voice is not the best one; say aloud (once per process) why an engine
+    that should work did not start."""
+    for note in voice.notes:
+        print(note, file=err, flush=True)
+    if voice.mode == "audio" and voice.announce and first_time(voice.announce):
+        say_and_wait(voice.speaker, voice.announce)
+
+
 def say_and_wait(speaker: Speaker, text: str, limit: float = 20.0) -> None:
     """Say `text` and return once it has been said (or after `limit` seconds)."""
     speaker.say(text)
@@ -418,10 +427,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             options.step_up = step_up_offer(store, routine, by_name)
 
     voice = open_voice(args, config, out)
-    for note in voice.notes:
-        print(note, file=err, flush=True)
-    if voice.mode == "audio" and voice.announce and first_time(voice.announce):
-        say_and_wait(voice.speaker, voice.announce)
+    tell_notes(voice, err)
     if voice.mode == "audio":
         voice.speaker.prepare(prepare_phrases(plan))
 

@@ -531,8 +531,7 @@ def check_engine(config: Config) -> Check:
     detail = f"{engine} loaded in {seconds:.2f} s"
     if failures:
         # auto fell back: the better engine is broken (loud) or not set up (quiet).
-        loud = [(e, exc) for e, exc in failures if not exc.missing]
-        shown = loud or failures
+        shown = choice.broken or failures
         why = "; ".join(f"{e} cannot start: {exc.reason}" for e, exc in shown)
         fix = "; ".join(exc.fix for _, exc in shown if exc.fix) or "reinstall voicecoach (`./install.sh`)"
         return Check(name, WARN, f"{detail}; {why}", fix, data)

@@ -225,12 +225,21 @@ class Choice:
     failures: list[tuple[str, EngineUnavailable]] = field(default_factory=list)
     """Engines tried before `engine` (or all of them), each with why it did not start."""
 
+    auto: bool = True
+    """Chosen by `auto`: an engine that is merely not set up is passed over quietly.  An
+    engine asked for by name that cannot start is always explained."""
+
+    @property
+    def broken(self) -> list[tuple[str, EngineUnavailable]]:
+        """The failures worth an alarm: not an engine `auto` found merely not set up."""
+        return [(n, e) for n, e in self.failures if not (e.missing and self.auto)]
+
     @property
     def notes(self) -> list[str]:
         """One line per engine that did not start, saying why, the fix and what is used."""
         used = ENGINES[self.engine] if self.engine else None
-        loud = [(n, e) for n, e in self.failures if not e.missing]
-        quiet = [(n, e) for n, e in self.failures if e.missing] if used else []
+        loud = self.broken
+        quiet = [f for f in self.failures if f not in loud] if used else []
         lines = []
         for name, exc in loud:
             line = f"The {ENGINES[name].title} speech engine cannot start: {_sentence(exc)}."
@@ -250,7 +259,7 @@ class Choice:
     @property
     def spoken(self) -> str | None:
         """A short sentence to say aloud when an engine that should work does not, else None."""
-        loud = [(n, e) for n, e in self.failures if not e.missing]
+        loud = self.broken
         if not loud:
             return None
         name, exc = loud[0]
@@ -292,7 +301,7 @@ def choose(engine: str, *, model: str | Path | None = None, phrases: PhraseSpec 
         chain = list(AUTO_ORDER)
     else:
         chain = [engine] + ([LAST_RESORT] if fallback and engine != LAST_RESORT else [])
-    choice = Choice(None, None, request)
+    choice = Choice(None, None, request, auto=engine == "auto")
     for index, name in enumerate(chain):
         # A model named for the first engine means nothing to the ones after it.
         attempt = request if index == 0 else Request(None, phrases, config)
