@@ -265,8 +265,9 @@ class Choice:
         name, exc = loud[0]
         said = f"The {ENGINES[name].title} speech engine cannot start: {exc.spoken}."
         if self.engine:
-            said += f" I am using the {ENGINES[self.engine].title} engine. The fix is on the screen."
-        return said
+            said += f" I am using the {ENGINES[self.engine].title} engine."
+        # A service has no screen: the printed note goes to its log, and doctor repeats it.
+        return said + " Voicecoach doctor says how to fix it."
 
     def fresh(self) -> Recognizer:
         """A new recognizer of the chosen engine, as if nothing had been heard yet."""
