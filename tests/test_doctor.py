@@ -135,6 +135,8 @@ def test_engine_check_reports_an_engine_module_that_does_not_load(
 
 
 def test_engine_check_names_the_engine_and_its_load_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicecoach.voice import engines
+
     calls: list[tuple[str, object]] = []
     closed: list[bool] = []
 
@@ -144,17 +146,18 @@ def test_engine_check_names_the_engine_and_its_load_time(monkeypatch: pytest.Mon
         def close(self) -> None:
             closed.append(True)
 
-    def make_recognizer(engine: str = "auto", model_dir: object = None) -> tuple[Any, str | None]:
-        calls.append((engine, model_dir))
-        return FakeRecognizer(), "no vosk model found; accuracy is lower"
+    def choose(engine: str, *, model: object = None, **_kwargs: object) -> engines.Choice:
+        calls.append((engine, model))
+        missing = engines.EngineUnavailable("no vosk model found in /models",
+                                            "run `voicecoach models download`", missing=True)
+        return engines.Choice(FakeRecognizer(), "sphinx", engines.Request(), [("vosk", missing)])
 
-    fake = types.ModuleType("voicecoach.voice.engines")
-    fake.make_recognizer = make_recognizer  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "voicecoach.voice.engines", fake)
+    monkeypatch.setattr(engines, "choose", choose)
     check = doctor.check_engine(Config())
     assert calls == [("auto", None)] and closed == [True]
     assert check.status == doctor.WARN
-    assert check.detail.startswith("sphinx loaded in ") and "accuracy is lower" in check.detail
+    assert check.detail.startswith("sphinx loaded in ") and "no vosk model found" in check.detail
+    assert check.fix == "run `voicecoach models download`"
     assert check.data["engine"] == "sphinx" and check.data["load_seconds"] >= 0
 
 

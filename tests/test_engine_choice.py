@@ -1,4 +1,4 @@
-"""Choosing the optional Whisper engine: it starts when installed, and falls back with a reason."""
+"""Choosing the Whisper engine: auto picks it without a vosk model; one that cannot start falls back with a reason."""
 
 from __future__ import annotations
 
@@ -20,22 +20,31 @@ def test_a_whisper_engine_that_cannot_start_falls_back_to_the_bundled_one(tmp_pa
     assert note.startswith("The Whisper speech engine cannot start:")
     assert "bundled PocketSphinx" in note
 
-    recognizer, note = make_idle_recognizer("whisper", not_a_model, {"start hips": "resume"})
+    # serve chooses the same way and says the same thing.
+    recognizer, idle_note = make_idle_recognizer("whisper", not_a_model, {"start hips": "resume"})
     assert isinstance(recognizer, SphinxRecognizer)
-    assert note is not None and "Whisper engine cannot start" in note
+    assert idle_note == note
 
 
-def test_without_the_extra_the_message_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch):
+def test_without_its_runtime_the_message_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch):
     import builtins
 
     real_import = builtins.__import__
 
-    def no_whisper(name: str, *args: object, **kwargs: object):
-        if name.startswith("faster_whisper"):
-            raise ImportError(f"No module named {name!r}")
+    def no_ctranslate2(name: str, *args: object, **kwargs: object):
+        if name.startswith("ctranslate2"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_whisper)
+    monkeypatch.setattr(builtins, "__import__", no_ctranslate2)
     recognizer, notes = open_recognizer("whisper", None)
     assert isinstance(recognizer, SphinxRecognizer)
-    assert "pip install 'voicecoach[whisper]'" in notes[0]
+    assert "ctranslate2 is not installed" in notes[0] and "./install.sh" in notes[0]
+
+
+def test_auto_picks_whisper_when_no_vosk_model_is_installed(private_home: Path):
+    from voicecoach.voice.command_whisper import CommandWhisperRecognizer
+
+    recognizer, notes = open_recognizer("auto", None)
+    assert isinstance(recognizer, CommandWhisperRecognizer)
+    assert notes == []  # a user who never downloaded a vosk model is not nagged

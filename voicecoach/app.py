@@ -81,6 +81,8 @@ class Voice:
     """How to carry on when the microphone goes away mid-session (audio mode)."""
     gate: SpokenGate | None = None
     """The microphone gate (audio mode); it also reports when each utterance really played."""
+    announce: str | None = None
+    """Said aloud once before the session: why a speech engine that should work did not start."""
 
     def attach(self, runner: Runner) -> None:
         """Wire `runner` to this voice: typed hints, `spoken` records, microphone recovery."""
@@ -114,43 +116,19 @@ class SpokenGate(Gate):
                 return
 
 
-def open_recognizer(engine: str, model: str | None) -> tuple[Any | None, list[str]]:
-    """The recognizer to listen with, falling back vosk -> bundled PocketSphinx -> none.
-
-    Returns the recognizer (None: no engine could start, so text mode) and notes for
-    the user saying which engine is used, and why not a better one.
-    """
-    from voicecoach.voice.engines import FALLBACK_NOTE, find_model, make_recognizer
-
-    notes: list[str] = []
-    if engine == "whisper":
-        try:
-            recognizer, _ = make_recognizer("whisper", model)
-            return recognizer, []
-        except Exception as exc:  # EngineUnavailable, or a broken install
-            notes.append(f"The Whisper speech engine cannot start: {_reason(exc)}. Using the bundled "
-                         "PocketSphinx engine instead, which recognizes fewer commands.")
-    elif engine == "vosk" or (engine == "auto" and (model or find_model(None) is not None)):
-        try:
-            recognizer, note = make_recognizer("vosk", model)
-            return recognizer, [note] if note else []
-        except Exception as exc:  # EngineUnavailable, or whatever a broken model throws
-            notes.append(f"The vosk speech engine cannot start: {_reason(exc)}. Using the bundled "
-                         "PocketSphinx engine instead, which recognizes fewer commands.")
-    elif engine == "auto":
-        notes.append(FALLBACK_NOTE)
-    try:
-        recognizer, _ = make_recognizer("sphinx")
-    except Exception as exc:  # EngineUnavailable, or a broken install
-        if engine == "auto" and notes and notes[-1] == FALLBACK_NOTE:
-            notes.pop()
-        notes.append(f"The bundled PocketSphinx speech engine cannot start: {_reason(exc)}.")
-        return None, notes
+def open_recognizer(engine: str, model: str | Path | None, config: Any = None) -> tuple[Any | None, list[str]]:
+    """The recognizer to listen with (None: no engine could start, so text mode) and notes
+    for the user saying why not a better engine; see `voice.engines.choose`."""
+    recognizer, notes, _spoken = open_engine(engine, model, config)
     return recognizer, notes
 
 
-def _reason(exc: BaseException) -> str:
-    return str(exc).strip().rstrip(".") or type(exc).__name__
+def open_engine(engine: str, model: str | Path | None, config: Any = None) -> tuple[Any | None, list[str], str | None]:
+    """`open_recognizer`, plus a sentence to say aloud when an engine is broken (or None)."""
+    from voicecoach.voice.engines import choose
+
+    choice = choose(engine, model=model, config=config)
+    return choice.recognizer, choice.notes, choice.spoken
 
 
 def typed_fallback(stream: IO[str] | None, err: IO[str]) -> Callable[[], Listener | None] | None:
@@ -227,7 +205,7 @@ def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
         gate = SpokenGate(tail=config.audio.gate_tail_seconds)
         speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate,
                                volume=speech.volume, device=config.audio.output_device, gate=gate)
-        recognizer, engine_notes = open_recognizer(speech.engine, speech.model)
+        recognizer, engine_notes, spoken = open_engine(speech.engine, speech.model, config)
         notes += engine_notes
         if recognizer is None:
             raise EngineUnavailable("no speech recognizer could start")
@@ -235,7 +213,8 @@ def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
         source = SoundDeviceSource(device=device)
         recovery = InputRecovery(reopen=functools.partial(reopen_microphone, device, recognizer, gate),
                                  typed=typed_fallback(sys.stdin, sys.stderr))
-        return Voice(speaker, AudioListener(source, recognizer, gate), "audio", notes, recovery, gate)
+        return Voice(speaker, AudioListener(source, recognizer, gate), "audio", notes, recovery, gate,
+                     announce=spoken)
     except (AudioUnavailable, EngineUnavailable, OSError, ImportError) as exc:
         if speaker is not None:
             with contextlib.suppress(Exception):
@@ -243,6 +222,35 @@ def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
         reason = str(exc).strip() or type(exc).__name__
         notes.append(f"No audio: {reason}. Using text mode: type commands and press Enter.")
         return Voice(PrintSpeaker(out), TypedListener(sys.stdin), "text", notes)
+
+
+_ANNOUNCED: set[str] = set()
+
+
+def first_time(announcement: str) -> bool:
+    """True the first time this process is about to say `announcement` (a broken engine
+    is explained aloud once, not before every session `serve` starts)."""
+    if announcement in _ANNOUNCED:
+        return False
+    _ANNOUNCED.add(announcement)
+    return True
+
+
+def tell_notes(voice: Voice, err: IO[str]) -> None:
+    """Print why the voice is not the best one; say aloud (once per process) why an engine
+    that should work did not start."""
+    for note in voice.notes:
+        print(note, file=err, flush=True)
+    if voice.mode == "audio" and voice.announce and first_time(voice.announce):
+        say_and_wait(voice.speaker, voice.announce)
+
+
+def say_and_wait(speaker: Speaker, text: str, limit: float = 20.0) -> None:
+    """Say `text` and return once it has been said (or after `limit` seconds)."""
+    speaker.say(text)
+    deadline = time.monotonic() + limit
+    while speaker.is_speaking() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class HistoryRecorder:
@@ -419,8 +427,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             options.step_up = step_up_offer(store, routine, by_name)
 
     voice = open_voice(args, config, out)
-    for note in voice.notes:
-        print(note, file=err, flush=True)
+    tell_notes(voice, err)
     if voice.mode == "audio":
         voice.speaker.prepare(prepare_phrases(plan))
 

@@ -110,7 +110,9 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
                    help="multiply every wait by F (0.01 runs a hundred times faster)")
     p.add_argument("--events", metavar="FILE", help="write a JSON-lines event log to FILE")
     p.add_argument("--config", metavar="FILE", help="configuration file (default ~/.config/voicecoach/config.toml)")
-    p.add_argument("--engine", choices=["auto", "vosk", "sphinx", "whisper", "text"], help="speech recognizer")
+    from voicecoach.voice.engines import ENGINE_CHOICES
+
+    p.add_argument("--engine", choices=ENGINE_CHOICES, help="speech recognizer")
     p.add_argument("--model", metavar="DIR", help="vosk model folder")
     p.add_argument("--speaker", choices=["pyttsx3", "espeak-ng", "print"], help="speech output")
     p.add_argument("--input-device", metavar="NAME|INDEX", help="microphone")

@@ -22,29 +22,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ENGINES = ("auto", "vosk", "sphinx", "whisper", "text")
+from voicecoach import paths
+from voicecoach.voice.engines import ENGINE_CHOICES as ENGINES
+
 SPEAKERS = ("pyttsx3", "espeak-ng", "print")
 
 # A device is "the system default", a name substring, or a PortAudio index.
 Device = str | int | None
-
-
-def _xdg_dir(variable: str, fallback: str) -> Path:
-    # Honour the XDG base-directory variables when set; otherwise the usual dot folders.
-    value = os.environ.get(variable)
-    return Path(value) if value and os.path.isabs(value) else Path.home() / fallback
-
-
-def default_config_path() -> Path:
-    """The config file used when neither `--config` nor `$VOICECOACH_CONFIG` is given."""
-    return _xdg_dir("XDG_CONFIG_HOME", ".config") / "voicecoach" / "config.toml"
-
-
-def default_data_folder() -> Path:
-    """Where history and downloaded models go unless `[data] folder` says otherwise."""
-    from voicecoach.history import default_data_dir
-
-    return default_data_dir()
 
 
 @dataclass(frozen=True)
@@ -69,14 +53,16 @@ class SpeechSettings:
     """`[speech]`: how the coach listens and how it talks."""
 
     engine: str = "auto"
-    """Speech recognizer: "auto" (vosk when a model is found, else the bundled English
-    engine, else typed text), "vosk", "sphinx", "whisper" (needs the optional extra:
-    pip install 'voicecoach[whisper]') or "text". Default: "auto"."""
+    """Speech recognizer: "auto" (vosk when an English model is installed, else Whisper
+    tiny.en, installed by default, else the bundled PocketSphinx engine; one that cannot
+    start falls back to the next, saying why), "vosk", "whisper", "sphinx" or "text"
+    (typed commands). Default: "auto"."""
 
     model: Path | None = None
-    """Vosk model folder (or, with the whisper engine, a faster-whisper model folder); a
-    relative path is relative to this file's folder. Empty means search the models folder
-    (see `voicecoach models path`) or use the extra's Whisper model. Default: empty."""
+    """Vosk model folder (or, with the whisper engine, an English CTranslate2 Whisper model
+    folder); a relative path is relative to this file's folder. Empty means search the
+    models folder (see `voicecoach models path`), or the installed Whisper tiny.en.
+    Default: empty."""
 
     speaker: str = "pyttsx3"
     """How speech is rendered: "pyttsx3" (libespeak-ng), "espeak-ng" (the command) or
@@ -125,7 +111,7 @@ class CoachSettings:
 class DataSettings:
     """`[data]`: where voicecoach keeps its files."""
 
-    folder: Path = field(default_factory=default_data_folder)
+    folder: Path = field(default_factory=paths.default_data_dir)
     """Folder for session history and downloaded models; a relative path is relative to
     this file's folder. Default: ~/.local/share/voicecoach ($XDG_DATA_HOME/voicecoach)."""
 
@@ -388,12 +374,7 @@ def resolve_config_path(path: Path | str | None = None) -> tuple[Path, bool]:
 
     `path` (from `--config`) wins, then `$VOICECOACH_CONFIG`, then the default location.
     """
-    if path:
-        return Path(path).expanduser(), True
-    env = os.environ.get("VOICECOACH_CONFIG")
-    if env:
-        return Path(env).expanduser(), True
-    return default_config_path(), False
+    return paths.config_path(path)
 
 
 def load_config(path: Path | None = None, overrides: dict | None = None) -> LoadedConfig:

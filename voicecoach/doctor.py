@@ -26,8 +26,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from voicecoach import syslibs
 from voicecoach.config import Config, ConfigError, load_config
-from voicecoach.models import find_model_dir, is_vosk_model, models_dir
+from voicecoach.models import (
+    broken_models,
+    find_model,
+    find_model_dir,
+    model_problem,
+    models_dir,
+    reinstall_hint,
+)
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _LABEL = {OK: "ok", WARN: "warn", FAIL: "FAIL", SKIP: "skip"}
@@ -41,7 +49,7 @@ MIC_SECONDS = 2.0
 # interpreter should still hear why.
 MIN_PYTHON = (3, 11)
 LISTEN_RATE = 16000
-APT_AUDIO = "sudo apt install libportaudio2"
+APT_AUDIO = syslibs.apt_install("libportaudio.so.2")
 
 
 @dataclass(frozen=True)
@@ -180,7 +188,7 @@ def check_libespeak(config: Config) -> Check:
         "libespeak-ng",
         FAIL if needed else WARN,
         "libespeak-ng is not installed" + (f" ({errors[-1]})" if errors else ""),
-        'sudo apt install libespeak-ng1 (or set [speech] speaker = "espeak-ng")',
+        syslibs.apt_install("libespeak-ng.so.1") + ' (or set [speech] speaker = "espeak-ng")',
     )
 
 
@@ -460,19 +468,25 @@ def check_model(config: Config) -> Check:
     name = "vosk model"
     configured = config.speech.model
     engine = config.speech.engine
-    if engine == "whisper":
-        return Check(name, OK, "not used: the whisper engine brings its own model")
-    if configured is not None and not is_vosk_model(configured):
+    if engine in ("whisper", "text"):
+        return Check(name, OK, f'not used: [speech] engine = "{engine}"')
+    vosk_wanted = engine in ("auto", "vosk")
+    if configured is not None and find_model(configured) is None:
         return Check(
             name,
-            FAIL if engine in ("auto", "vosk") else WARN,
-            f"[speech] model = {configured} is not a vosk model (no am/final.mdl and conf/)",
+            FAIL if vosk_wanted else WARN,
+            f"[speech] model = {configured} is not a vosk model ({model_problem(configured)})",
             "point [speech] model at an unpacked model folder, or leave it empty and run "
             "`voicecoach models download`",
         )
     found = find_model_dir(config)
     if found is not None:
         return Check(name, OK, str(found))
+    broken = broken_models(None, config)
+    if broken:
+        folder, problem = broken[0]
+        return Check(name, FAIL if vosk_wanted else WARN, f"the vosk model in {folder} is {problem}",
+                     reinstall_hint(folder))
     return Check(
         name,
         FAIL if engine == "vosk" else WARN,
@@ -483,49 +497,44 @@ def check_model(config: Config) -> Check:
 
 
 def check_engine(config: Config) -> Check:
-    """The configured speech engine loads; report which one and how long it took."""
+    """The configured speech engine starts; report which one, how long it took, and for
+    one that cannot start, why and the fix."""
     name = "speech engine"
+    if config.speech.engine == "text":
+        return Check(name, OK, 'not used: [speech] engine = "text" (typed commands)')
     try:
-        from voicecoach.voice.engines import make_recognizer
+        from voicecoach.voice.engines import choose
     except Exception as error:  # a missing module or a broken dependency: report, don't crash
         return Check(
             name,
             FAIL,
             f"cannot load the speech engines: {type(error).__name__}: {error}",
-            "reinstall voicecoach (`pip install --force-reinstall voicecoach`) and its "
-            "dependencies",
+            "reinstall voicecoach (`./install.sh`, or `pip install --force-reinstall voicecoach`) "
+            "and its dependencies",
         )
     started = time.perf_counter()
-    try:
-        recognizer, note = make_recognizer(
-            engine=config.speech.engine, model_dir=config.speech.model
-        )
-    except Exception as error:
-        return Check(
-            name,
-            FAIL,
-            f"engine '{config.speech.engine}' did not start: {error}",
-            "./install.sh --whisper (or pip install 'voicecoach[whisper]'), or set [speech] engine = \"auto\""
-            if config.speech.engine == "whisper"
-            else 'run `voicecoach models download`, or set [speech] engine = "auto"',
-        )
+    choice = choose(config.speech.engine, model=config.speech.model, config=config, fallback=False)
     seconds = time.perf_counter() - started
-    engine = getattr(recognizer, "name", type(recognizer).__name__)
-    closer = getattr(recognizer, "close", None)
+    failures = choice.failures
+    if choice.recognizer is None:
+        _, first = failures[0]
+        fix = first.fix or "reinstall voicecoach (`./install.sh`)"
+        if config.speech.engine != "auto":
+            fix += ', or set [speech] engine = "auto"'
+        detail = "; ".join(f"{engine}: {exc.reason}" for engine, exc in failures)
+        return Check(name, FAIL, f"engine '{config.speech.engine}' did not start: {detail}", fix)
+    engine = getattr(choice.recognizer, "name", choice.engine)
+    closer = getattr(choice.recognizer, "close", None)
     if callable(closer):
         closer()
     data = {"engine": engine, "load_seconds": round(seconds, 3)}
     detail = f"{engine} loaded in {seconds:.2f} s"
-    if engine == "text":
-        return Check(
-            name,
-            WARN,
-            f"{detail}: typed commands only, not hands-free",
-            'set [speech] engine = "auto" and install a model',
-            data,
-        )
-    if note:
-        return Check(name, WARN, f"{detail}; {note}", "run `voicecoach models download`", data)
+    if failures:
+        # auto fell back: the better engine is broken (loud) or not set up (quiet).
+        shown = choice.broken or failures
+        why = "; ".join(f"{e} cannot start: {exc.reason}" for e, exc in shown)
+        fix = "; ".join(exc.fix for _, exc in shown if exc.fix) or "reinstall voicecoach (`./install.sh`)"
+        return Check(name, WARN, f"{detail}; {why}", fix, data)
     return Check(name, OK, detail, data=data)
 
 

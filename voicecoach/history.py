@@ -22,6 +22,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from voicecoach import paths
+
 DB_FILENAME = "history.sqlite3"
 
 SetKey = tuple[int, int, int]
@@ -94,16 +96,8 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def default_data_dir() -> Path:
-    """The folder for voicecoach's data: $VOICECOACH_DATA_DIR, $XDG_DATA_HOME/voicecoach,
-    or ~/.local/share/voicecoach."""
-    explicit = os.environ.get("VOICECOACH_DATA_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    # The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "voicecoach"
-    return Path.home() / ".local" / "share" / "voicecoach"
+    """The folder for voicecoach's data when none is configured (see `paths.default_data_dir`)."""
+    return paths.default_data_dir()
 
 
 def default_db_path(data_dir: Path | None = None) -> Path:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, TextIO
 
+from voicecoach import paths
 from voicecoach.config import Config, ConfigError, load_config
 
 README_HINT = "models/README.md"
@@ -75,28 +76,52 @@ KNOWN_MODELS: dict[str, KnownModel] = {
 DEFAULT_MODEL = "vosk-model-small-en-us-0.15"
 
 # The repository's own models/ folder (only present in a source checkout).
-REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+REPO_MODELS_DIR = paths.source_models_dir()
+
+# What vosk needs in a model folder: each entry is satisfied by any one of its paths.
+# The endpointer is tuned through conf/, and the graph is either a full HCLG or a
+# lookahead HCLr (+ Gr).
+MODEL_PARTS: tuple[tuple[str, ...], ...] = (
+    ("am/final.mdl",),
+    ("conf/",),
+    ("graph/HCLG.fst", "graph/HCLr.fst"),
+)
 
 
 class ModelError(Exception):
     """A model problem a person can fix; the message says how."""
 
 
-def is_vosk_model(folder: Path) -> bool:
-    """True if `folder` has the files vosk needs: an acoustic model and its config."""
+def model_problem(folder: Path | str) -> str | None:
+    """What stops `folder` being a usable vosk model (a few words), or None when it is one."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        return "the folder does not exist"
     if not folder.is_dir():
-        return False
-    has_model = (folder / "am" / "final.mdl").is_file() or (folder / "final.mdl").is_file()
-    has_conf = (folder / "conf").is_dir() or (folder / "mfcc.conf").is_file()
-    return has_model and has_conf
+        return "it is a file, not a folder"
+    missing = []
+    for choices in MODEL_PARTS:
+        present = [c for c in choices if (c.endswith("/") and (folder / c).is_dir())
+                   or (folder / c).is_file()]
+        if not present:
+            missing.append(" or ".join(c.rstrip("/") for c in choices))
+    if not missing:
+        return None
+    if len(missing) == len(MODEL_PARTS):
+        return "not a vosk model (no am/final.mdl, conf/ or graph/)"
+    return "incomplete: " + ", ".join(missing) + " missing"
+
+
+def is_vosk_model(folder: Path | str) -> bool:
+    """True if `folder` has what vosk needs: acoustic model, config folder and graph."""
+    return model_problem(folder) is None
 
 
 def models_dir(config: Config | None = None) -> Path:
     """Where downloaded models go: `$VOICECOACH_MODELS`, else `<data folder>/models`."""
-    env = os.environ.get("VOICECOACH_MODELS")
-    if env:
-        return Path(env).expanduser()
-    return _config(config).data.folder / "models"
+    if os.environ.get("VOICECOACH_MODELS"):
+        return paths.models_dir()
+    return paths.models_dir(_config(config).data.folder)
 
 
 def _config(config: Config | None) -> Config:
@@ -144,13 +169,61 @@ def find_model_dir(config: Config | None = None) -> Path | None:
     model in the models folder, then in the repository's models/ folder.
     """
     config = _config(config)
-    if config.speech.model is not None and is_vosk_model(config.speech.model):
-        return config.speech.model
+    if config.speech.model is not None:
+        found = find_model(config.speech.model)
+        if found is not None:
+            return found
     models = installed_models(config)
     if not models:
         return None
     ranked = sorted(enumerate(models), key=lambda item: (_preference(item[1]), item[0]))
     return ranked[0][1]
+
+
+def find_model(model: Path | str | None = None, config: Config | None = None) -> Path | None:
+    """The vosk model to load: `model` (a model, or a folder of models) when given, else
+    `find_model_dir(config)`.  A folder of models gives its best complete one."""
+    if model is None:
+        return find_model_dir(config)
+    folder = Path(model).expanduser()
+    if is_vosk_model(folder):
+        return folder
+    if not folder.is_dir():
+        return None
+    children = [p for p in sorted(folder.iterdir()) if not p.name.startswith(".") and is_vosk_model(p)]
+    ranked = sorted(enumerate(children), key=lambda item: (_preference(item[1]), item[0]))
+    return ranked[0][1] if ranked else None
+
+
+def broken_models(model: Path | str | None = None, config: Config | None = None) -> list[tuple[Path, str]]:
+    """Model folders that were meant to be models but are not usable, with what is wrong.
+
+    `model` when given; else `[speech] model` and, in the search folders, every folder
+    that has some of a model's parts (an interrupted unpack, a deleted graph).
+    """
+    config = _config(config)
+    named = model if model is not None else config.speech.model
+    if named is not None:
+        problem = model_problem(named)
+        return [(Path(named).expanduser(), problem)] if problem else []
+    found: list[tuple[Path, str]] = []
+    for folder in search_dirs(config):
+        if not folder.is_dir():
+            continue
+        for child in sorted(folder.iterdir()):
+            if child.name.startswith(".") or not child.is_dir():
+                continue
+            problem = model_problem(child)
+            if problem and problem.startswith("incomplete"):
+                found.append((child, problem))
+    return found
+
+
+def reinstall_hint(folder: Path) -> str:
+    """How to replace a damaged model folder."""
+    if folder.name in KNOWN_MODELS:
+        return f"run `voicecoach models download {folder.name} --force`"
+    return f"delete {folder} and run `voicecoach models download` (or unpack the model again)"
 
 
 class Progress:
@@ -237,8 +310,8 @@ def _model_root(folder: Path) -> Path:
     if len(entries) == 1 and is_vosk_model(entries[0]):
         return entries[0]
     raise ModelError(
-        "the archive does not contain a vosk model (expected am/final.mdl or final.mdl "
-        "and a conf/ folder)"
+        "the archive does not contain a vosk model (expected am/final.mdl, a conf/ folder "
+        "and graph/HCLG.fst or graph/HCLr.fst)"
     )
 
 
@@ -366,7 +439,8 @@ def _list(config: Config, out: TextIO) -> None:
         print("other models:", file=out)
         for path in others:
             mark = "*" if path == chosen else " "
-            note = "" if is_vosk_model(path) else "  (not a vosk model: am/final.mdl missing)"
+            problem = model_problem(path)
+            note = f"  ({problem})" if problem else ""
             print(f" {mark} {path}{note}", file=out)
     print("", file=out)
     if chosen:

@@ -2,8 +2,11 @@
 
 Each file is fed in 100 ms chunks (real-time sized, as a microphone would deliver
 it) through the same Recognizer the live listener uses, followed by half a second
-of silence so a command at the very end still gets its endpoint.  One model serves
-all files; times are re-based to each file's start.
+of silence so a command at the very end still gets its endpoint.  Every file starts
+from a new listener's state (noise floor, normalisation, endpointer, decoder), so a
+clip gets the same answer alone or among others, in any order; times count from
+each file's start.  The engine is chosen as for a session (`voice.engines.choose`):
+with `auto`, one that cannot start is reported in one line and the next one is used.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from voicecoach.voice.base import Heard
-from voicecoach.voice.engines import ENGINES, EngineUnavailable, make_recognizer
+from voicecoach.voice.engines import AUDIO_CHOICES, EngineUnavailable, choose
 from voicecoach.voice.recognizer import Recognizer
 
 CHUNK_S = 0.1
@@ -111,7 +114,7 @@ def format_heard(path: str, h: Heard, as_json: bool) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `recognize` options to `parser`."""
     parser.add_argument("wav", nargs="+", metavar="WAV", help="WAV files to recognize")
-    parser.add_argument("--engine", choices=ENGINES, default="auto",
+    parser.add_argument("--engine", choices=AUDIO_CHOICES, default="auto",
                         help="speech engine (default: vosk if a model is found, else sphinx)")
     parser.add_argument("--model", metavar="DIR", default=None, help="vosk model directory")
     parser.add_argument("--json", action="store_true",
@@ -119,25 +122,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Recognize commands in each file; return the exit status."""
+    """Recognize commands in each file; return the exit status (2: no engine can start)."""
     try:
-        recognizer, note = make_recognizer(args.engine, args.model)
+        choice = choose(args.engine, model=args.model, fallback=False)
     except EngineUnavailable as exc:
         print(f"voicecoach: {exc}", file=sys.stderr)
         return 2
-    if note:
-        print(note, file=sys.stderr)
+    for note in choice.notes:
+        print(f"voicecoach: {note}", file=sys.stderr)
+    if choice.recognizer is None:
+        return 2
     status = 0
-    runner = ClipRunner(recognizer)
+    fresh = False  # the first file gets the recognizer just made
     out = io.StringIO()
     for path in args.wav:
         try:
-            samples = read_wav(path, recognizer.sample_rate)
+            samples = read_wav(path, choice.recognizer.sample_rate)
         except (OSError, EOFError, ValueError, wave.Error) as exc:
             print(f"voicecoach: cannot read {path}: {exc}", file=sys.stderr)
             status = 1
             continue
-        for h in runner.run(samples):
+        try:
+            recognizer = choice.fresh() if fresh else choice.recognizer
+        except EngineUnavailable as exc:  # it started once; a second start failing is rare
+            print(f"voicecoach: {exc}", file=sys.stderr)
+            return 2
+        fresh = True
+        for h in ClipRunner(recognizer).run(samples):
             print(format_heard(path, h, args.json), file=out)
         sys.stdout.write(out.getvalue())
         sys.stdout.flush()

@@ -278,50 +278,29 @@ class _Feed:
 # -- the speech engine for the idle grammar ---------------------------------------------------
 
 
-def make_idle_recognizer(engine: str, model: Path | str | None, phrases: dict[str, str]) -> tuple[Any, str | None]:
+def make_idle_recognizer(engine: str, model: Path | str | None, phrases: dict[str, str],
+                         config: Any = None) -> tuple[Any, str | None]:
     """A recognizer for the idle grammar, and a note for the user (or None).
 
-    Like a session (`app.open_recognizer`): vosk when asked for or when a model is
-    found, else the bundled PocketSphinx, with a note saying why.  A vosk model that
-    cannot start or lacks the words also falls back: the appliance must keep
-    listening.  Raises EngineUnavailable only when no engine can start at all.
+    The same choice as a session's (`voice.engines.choose`), listening for `phrases`:
+    an engine that cannot start, or cannot listen for the routine names, falls back to
+    the next one with a note saying why.  Raises EngineUnavailable only when no engine
+    can start at all.
     """
-    from voicecoach.voice.engines import ENGINES, FALLBACK_NOTE, EngineUnavailable, find_model
+    recognizer, notes, _spoken = idle_engine(engine, model, phrases, config)
+    return recognizer, notes
 
-    if engine not in ENGINES:
-        raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    note = None
-    if engine == "whisper":
-        from voicecoach.voice.engines import whisper
 
-        try:
-            return whisper(model, phrases), None
-        except EngineUnavailable as exc:
-            note = f"the Whisper engine cannot start ({exc}); using the bundled PocketSphinx engine instead"
-    elif engine in ("auto", "vosk"):
-        found = find_model(model)
-        if found is not None:
-            try:
-                from voicecoach.voice.vosk_engine import VoskRecognizer
+def idle_engine(engine: str, model: Path | str | None, phrases: dict[str, str],
+                config: Any = None) -> tuple[Any, str | None, str | None]:
+    """`make_idle_recognizer`, plus a sentence to say aloud when an engine is broken."""
+    from voicecoach.voice.engines import EngineUnavailable, choose
 
-                return VoskRecognizer(found, phrases=phrases), None
-            except Exception as exc:  # VoskUnavailable, ImportError, or a broken model's own error
-                note = f"the vosk model {found.name} cannot listen for the routine names ({exc})"
-        elif engine == "vosk" or model is not None:
-            note = (f"no vosk model in {model or 'the models folder'} (run `voicecoach models download` "
-                    "or pass --model DIR)")
-        else:
-            note = FALLBACK_NOTE
-        if note != FALLBACK_NOTE:
-            note += "; using the bundled PocketSphinx engine instead"
-    try:
-        from voicecoach.voice.sphinx_engine import SphinxRecognizer, SphinxUnavailable
-    except ImportError as exc:
-        raise EngineUnavailable(f"the bundled engine cannot load: {exc}") from exc
-    try:
-        return SphinxRecognizer(phrases=phrases), note
-    except (SphinxUnavailable, ValueError) as exc:
-        raise EngineUnavailable(f"the bundled engine cannot listen for the routine names: {exc}") from exc
+    choice = choose(engine, model=model, phrases=phrases, config=config)
+    note = " ".join(choice.notes) or None
+    if choice.recognizer is None:
+        raise EngineUnavailable(note or "no speech engine could start")
+    return choice.recognizer, note, choice.spoken
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -347,6 +326,7 @@ class Server:
         self.sessions = 0  # sessions started (for tests and logs)
         self.recognizer: Any = None
         self._phrases: dict[str, str] | None = None
+        self._announce: str | None = None  # why an engine is broken, to say once
         self._idle = object()  # the idle loop's claim on typed input
         self.menu = Menu()
         self.config: Any = None
@@ -541,6 +521,9 @@ class Server:
             try:
                 speaker, listener = self._open_ears()
                 try:
+                    if self._announce:
+                        self._say_and_wait(speaker, self._announce)
+                        self._announce = None
                     if not greeted:
                         self._say_and_wait(speaker, "Coach ready. " + HINT.format(example=self.menu.example()))
                         greeted = True
@@ -573,10 +556,14 @@ class Server:
             self.recognizer.reset()
             return
         speech = self.config.speech
-        self.recognizer, note = make_idle_recognizer(speech.engine, speech.model, phrases)
+        self.recognizer, note, spoken = idle_engine(speech.engine, speech.model, phrases, self.config)
         self._phrases = phrases
         if note:
             self.problem(note)
+        from voicecoach.app import first_time
+
+        if spoken and first_time(spoken):
+            self._announce = spoken
 
     def _open_ears(self) -> tuple[Any, Any]:
         from voicecoach.voice.gate import Gate

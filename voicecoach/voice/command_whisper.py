@@ -38,7 +38,7 @@ from voicecoach.voice.base import Heard
 from voicecoach.voice.endpointed import EndpointedRecognizer
 from voicecoach.voice.level_endpointer import LevelEndpointer
 from voicecoach.voice.log_mel import HOP, log_mel
-from voicecoach.voice.recognizer import clean, make_heard, number_table, phrase_table
+from voicecoach.voice.recognizer import AudioClock, clean, make_heard, number_table, phrase_table
 from voicecoach.voice.whisper_tokens import WhisperTokenizer
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         self._history = np.zeros(int(self.HISTORY_S * sample_rate), np.int16)
         self._history_end = 0  # clock sample index just past the newest sample kept
         self.last_decision: dict | None = None  # for benchmarks and debugging
+        self._seed = seed
         super().__init__(sample_rate, seed)
 
     def listen_for_answers(self, on: bool) -> None:
@@ -187,6 +188,14 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
     def _make_endpointer(self) -> LevelEndpointer:
         # Ends an utterance 0.12 s after the words even over a steady noise (see level_endpointer).
         return LevelEndpointer(self.sample_rate)
+
+    def reset_state(self) -> None:
+        """Back to the state of a new recognizer: clock at zero, no audio kept, commands only."""
+        self._clock = AudioClock(self.sample_rate)
+        self._rng = np.random.default_rng(self._seed)
+        self._numbers = self._answers = False
+        self._history_end = 0
+        self.reset()
 
     def reset(self) -> None:
         """Drop the partial utterance and the audio kept before it: nothing carries over."""

@@ -54,6 +54,15 @@ class Recognizer(ABC):
         """Hear "yes" and "no" (a question is open), or stop; engines that cannot narrow
         their phrases always hear them."""
 
+    def reset_state(self) -> None:
+        """Return to the state of a newly made recognizer (clock at zero, nothing learnt
+        from audio heard so far), so the next audio is judged on its own.
+
+        Engines that can do this cheaply override it; the others raise, and a caller
+        that needs it (`voicecoach recognize`, file by file) makes a new recognizer.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot reset its state")
+
     def listen_for_numbers(self, on: bool) -> None:  # noqa: B027 - engines override it
         """Also hear the numbers 0-10 (while the coach asks for a pain score), or stop.
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from voicecoach.commands import Command
+from voicecoach.models import model_problem
 from voicecoach.voice.base import Heard
 from voicecoach.voice.recognizer import AudioClock, Recognizer, decide, make_heard, number_table, phrase_table
 
@@ -49,15 +50,16 @@ DEFAULT_MIN_CONFIDENCE = 0.6
 
 
 class VoskUnavailable(RuntimeError):
-    """vosk is not installed or the model directory cannot be loaded."""
+    """vosk cannot load, or the model directory cannot be used.
 
+    `kind` says which: "import" (the vosk package or a library it needs), "model" (the
+    folder is not a complete model, or vosk failed to load it), "vocabulary" (the model
+    lacks the command words: not an English model).
+    """
 
-def is_vosk_model(path: str | Path) -> bool:
-    """True when `path` looks like a vosk model directory."""
-    p = Path(path)
-    return (p / "am" / "final.mdl").is_file() and (
-        (p / "graph" / "HCLG.fst").is_file() or (p / "graph" / "HCLr.fst").is_file()
-    )
+    def __init__(self, message: str, kind: str = "model") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def model_words(model_dir: str | Path) -> set[str]:
@@ -190,12 +192,14 @@ class VoskRecognizer(Recognizer):
     ) -> None:
         try:
             import vosk
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise VoskUnavailable("the vosk package is not installed: pip install vosk") from exc
+        except (ImportError, OSError) as exc:
+            # OSError: the package is there but its libvosk.so needs a system library
+            # that is missing (libatomic.so.1 on a bare Raspberry Pi OS).
+            raise VoskUnavailable(f"the vosk package cannot load: {exc}", kind="import") from exc
         model_dir = Path(model_dir)
-        if not is_vosk_model(model_dir):
-            raise VoskUnavailable(f"{model_dir} is not a vosk model directory "
-                                  "(expected am/final.mdl and graph/)")
+        problem = model_problem(model_dir)
+        if problem is not None:
+            raise VoskUnavailable(f"{model_dir} is not a usable vosk model: {problem}")
         self.sample_rate = sample_rate
         self.min_confidence = min_confidence
         self.model_dir = model_dir
@@ -204,7 +208,8 @@ class VoskRecognizer(Recognizer):
         self.unknown = next((u for u in UNKNOWN_ENTRIES if u in vocab), None) if vocab else "[unk]"
         table = self._known(phrase_table(phrases), vocab, warn=True)
         if not table:
-            raise VoskUnavailable(f"no command phrase is in the vocabulary of {model_dir}")
+            raise VoskUnavailable(f"no command phrase is in the vocabulary of {model_dir}",
+                                  kind="vocabulary")
         if self.unknown is None:
             log.warning("vosk model %s has no unknown-word entry: rejection relies on "
                         "confidence alone", model_dir.name)
@@ -275,6 +280,19 @@ class VoskRecognizer(Recognizer):
 
     def reset(self) -> None:
         """Drop any partial utterance; keep the clock."""
+        self._new_rec()
+
+    def reset_state(self) -> None:
+        """Back to the state of a new recognizer: clock at zero, commands only.
+
+        The loaded model holds no per-stream state (feature normalisation and
+        i-vectors live in the KaldiRecognizer, made afresh here), so nothing heard
+        before carries over.
+        """
+        self._clock = AudioClock(self.sample_rate)
+        self._numbers = False
+        self._table = self._tables[False]
+        self.grammar_json = self._grammar_json(self._table)
         self._new_rec()
 
     def skip(self, seconds: float) -> None:
