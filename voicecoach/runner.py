@@ -337,6 +337,10 @@ class Runner:
             if not text:
                 return True
             self._record({"type": "unknown", "text": text})
+            if self.session.wants_number:
+                # "-1", "007", "eleven" to a pain check-in: the question's own re-ask.
+                self._emit(self.session.handle(Command("help"), now), skip_command_event=True)
+                return True
             guess = suggest(text)
             hint = f'I don\'t know "{text}".'
             hint += f' Did you mean "{guess}"?' if guess else " Say help to hear what you can say."
