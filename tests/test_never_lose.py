@@ -591,6 +591,7 @@ def test_a_disk_that_fills_up_mid_session_keeps_every_set(tmp_path, pycache):
     with History.open(out / DB_FILENAME) as store:
         store.replay(journal.read_ops(kept))
         kept_whole(store)
+    kept.unlink()
 
 
 def test_a_full_disk_at_start_is_reported_and_the_session_runs(tmp_path, pycache):
