@@ -352,6 +352,12 @@ class History:
         assert failure is not None
         raise failure
 
+    def set_timeout(self, timeout: float) -> None:
+        """How long later writes wait for another program's lock, in seconds."""
+        with self._lock:
+            self.timeout = timeout
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
     def close(self) -> None:
         """Close the database.  Everything written is already committed."""
         with self._lock:
@@ -1242,6 +1248,7 @@ class DurableHistory:
                         self._db.close()
                     self._db = None
                 self._db = History.open(self.path, timeout=wait)
+                self._db.set_timeout(self._timeout)  # the short wait was for this try only
                 self._identity = _identity(self.path)
             # Everything this store was given, not only what is in the journal: records
             # committed to a file since replaced must reach the new one too.
