@@ -3,8 +3,9 @@
 Each write is its own short transaction, committed before the call returns, so a set that
 was reported finished survives Ctrl-C, SIGTERM or `kill -9`.  Anything that stops the store
 from working (locked, read-only, damaged file, full disk) becomes `HistoryUnavailable` with a
-reason a person can read; `NullHistory` and `SafeHistory` let a session carry on without
-recording.
+reason a person can read.  A session writes through `DurableHistory` (`open_durable`), which
+keeps what the database will not take in a journal (`voicecoach.journal`) and writes it in
+once the database works again; `NullHistory` records nothing.
 """
 
 from __future__ import annotations
