@@ -214,7 +214,7 @@ fi
 
 cat <<EOF
 
-install-service: $([ "$DRY_RUN" = 1 ] && echo "dry run complete" || echo done).
+install-service: $([ "$DRY_RUN" = 1 ] && echo "dry run complete" || echo "done").
   status:  systemctl status voicecoach
   logs:    journalctl -u voicecoach -f
   check:   sudo -u $SERVICE_USER VOICECOACH_CONFIG=$CONFIG_DIR/config.toml $EXEC doctor

@@ -21,18 +21,21 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import history_report
+from voicecoach import history_report, journal
 from voicecoach.history import (
     DB_FILENAME,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    DurableHistory,
     History,
     HistoryUnavailable,
     NullHistory,
     ResumePoint,
-    SafeHistory,
     _unavailable,
     default_data_dir,
     default_db_path,
-    open_safe,
+    open_durable,
+    replay_pending,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,14 +106,14 @@ def test_open_creates_folders_wal_mode_and_schema_version(db):
         pass
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "sets", "skips", "pauses", "pains", "schema_version"} <= tables
     conn.close()
     with History.open(db):  # reopening applies nothing twice
         pass
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     conn.close()
 
 
@@ -562,33 +565,154 @@ def test_null_history_records_nothing_and_says_why():
         null.session(sid)
 
 
-def test_open_safe_falls_back_at_once_when_the_file_is_corrupt(db):
+class Told:
+    """Records what a DurableHistory tells the user."""
+
+    def __init__(self) -> None:
+        self.trouble: list[tuple[str, bool]] = []
+        self.saved: list[int] = []
+
+    def open(self, db: Path, timeout: float = 0.2) -> DurableHistory:
+        return open_durable(db, timeout=timeout, on_trouble=lambda r, k: self.trouble.append((r, k)),
+                            on_saved=self.saved.append)
+
+
+def sets_in(db: Path) -> list[tuple[int, int]]:
+    with History.open(db) as store:
+        return [(s["exercise_index"], s["set_no"]) for x in store.export_json() for s in x["sets"]]
+
+
+def test_a_corrupt_file_sends_the_session_to_the_journal_until_it_is_moved_aside(db):
     db.parent.mkdir(parents=True)
     db.write_bytes(b"garbage" * 500)
-    said: list[str] = []
-    store = open_safe(db, on_unavailable=said.append)
-    assert not store.recording and said and "damaged" in said[0]
-    add_set(store, store.start_session("hips", "Hips", NOW), 0, 1)  # carries on silently
-    assert len(said) == 1
+    told = Told()
+    store = told.open(db)
+    assert not store.recording and "damaged" in told.trouble[0][0] and told.trouble[0][1]
+    sid = store.start_session("hips", "Hips", NOW, planned_sets=2)
+    add_set(store, sid, 0, 1)
+    add_set(store, sid, 0, 2)
+    store.end_session(sid, outcome="finished", ended_at=NOW + 60)
+    path = store.journal_path
+    store.close()
+    assert len(told.trouble) == 1 and path is not None and path.exists() and path.parent == db.parent
+    assert journal.pending(db) == [path]
+    assert db.read_bytes() == b"garbage" * 500, "the damaged file is the user's to look at"
+
+    db.rename(db.with_suffix(".damaged"))
+    again = Told()
+    with again.open(db) as store:
+        assert store.recording and again.trouble == [] and again.saved == [0]
+        [session] = store.export_json()
+    assert session["outcome"] == "finished" and session["sets_done"] == 2
+    assert journal.pending(db) == []
+    with History.open(db) as reread:
+        [incident] = reread.incidents()
+    assert incident["kind"] == "corrupt" and incident["session_id"] == session["id"]
 
 
-def test_safe_history_switches_off_on_the_first_failed_write_and_says_so_once(db):
-    said: list[str] = []
-    store = open_safe(db, timeout=0.2, on_unavailable=said.append)
+def test_a_lock_sends_writes_to_the_journal_and_they_reach_the_database_after_it(db, monkeypatch):
+    import voicecoach.history as history_module
+
+    monkeypatch.setattr(history_module, "RETRY_SECONDS", 0.0)
+    told = Told()
+    store = told.open(db)
     sid = store.start_session("hips", "Hips", NOW)
     add_set(store, sid, 0, 1)
-    assert store.recording and store.reason is None
     holder = hold_write_lock(db)
     try:
         add_set(store, sid, 0, 2)
         add_set(store, sid, 1, 1)
+        assert not store.recording and "locked" in store.reason
+        kept = journal.read_ops(store.journal_path)
+        assert [op["op"] for op in kept] == ["fault", "start", "set", "set", "set"]
     finally:
         holder.close()
-    assert not store.recording and len(said) == 1 and "locked" in said[0]
+    add_set(store, sid, 1, 2)  # the lock is gone: this write saves the journal first
+    assert store.recording and store.journal_path is None and journal.pending(db) == []
+    store.end_session(sid, outcome="finished", ended_at=NOW + 60)
     store.close()
+    assert len(told.trouble) == 1 and "locked" in told.trouble[0][0] and told.saved == [4]
+    assert sets_in(db) == [(0, 1), (0, 2), (1, 1), (1, 2)]
     with History.open(db) as again:
-        assert again.session(sid)["sets_done"] == 1
-    assert isinstance(SafeHistory(NullHistory("x")).reason, str)
+        assert again.recent()[0]["outcome"] == "finished"
+        assert again.resume_point("hips") is None
+
+
+def test_a_journal_left_at_the_end_is_saved_by_the_next_start_and_counts_its_end(db):
+    store = Told().open(db)
+    sid = store.start_session("hips", "Hips", NOW, planned_sets=len(PLAN))
+    add_set(store, sid, 0, 1)
+    holder = hold_write_lock(db)
+    try:
+        add_set(store, sid, 0, 2)
+        store.end_session(sid, outcome="finished", ended_at=NOW + 60)
+        store.close()  # still locked: the journal stays
+    finally:
+        holder.close()
+    with History.open(db) as meanwhile:
+        assert meanwhile.resume_point("hips", PLAN) is not None  # the database alone is behind
+    assert len(journal.pending(db)) == 1
+    with Told().open(db) as store:
+        assert store.resume_point("hips", PLAN) is None, "a finished session is never offered to resume"
+        assert store.recent()[0]["sets_done"] == 2
+
+
+def test_replaying_a_journal_twice_adds_nothing_and_a_cut_line_is_passed_over(db, tmp_path):
+    token = "t1"
+    ops = [{"op": "start", "session": token, "routine": "hips", "title": "Hips", "started_at": NOW,
+            "resumed_from": None, "planned_sets": 2},
+           {"op": "set", "session": token, "exercise": "E", "exercise_index": 0, "set_no": 1, "sets": 2,
+            "side": None, "side_index": 0, "kind": "reps", "done": 5, "target": 5, "finished_at": NOW + 1},
+           {"op": "end", "session": token, "outcome": "stopped", "ended_at": NOW + 2}]
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"".join(json.dumps(op).encode() + b"\n" for op in ops) + b'{"op": "set", "sess')
+    assert journal.read_ops(path) == ops
+    with History.open(db) as store:
+        store.replay(ops)
+        store.replay(ops)
+        [session] = store.export_json()
+    assert session["sets_done"] == 1 and len(session["sets"]) == 1 and session["outcome"] == "stopped"
+
+
+def test_the_journal_falls_back_to_a_private_temporary_folder(db, tmp_path, monkeypatch):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the data folder should be")
+    fallback = tmp_path / "fallback"
+    monkeypatch.setattr(journal, "journal_dirs", lambda _db: [blocked / "data", fallback])
+    kept = journal.Journal(db)
+    kept.write([{"op": "start", "session": "x"}])
+    kept.write([{"op": "end", "session": "x"}])
+    assert kept.path is not None and kept.path.parent == fallback
+    assert [op["op"] for op in journal.read_ops(kept.path)] == ["start", "end"]
+    assert journal.pending(db) == [kept.path]
+    kept.close()
+
+
+def test_a_journal_that_a_running_session_writes_is_not_replayed_under_it(db):
+    with History.open(db):
+        pass
+    running = journal.Journal(db)
+    running.write([{"op": "start", "session": "x", "routine": "r", "title": "R", "started_at": NOW}])
+    with History.open(db) as store:
+        assert replay_pending(store) == 0 and store.recent() == []
+    assert running.path is not None and running.path.exists()
+    running.close()  # the session ended (or was killed): the lock is gone
+    with History.open(db) as store:
+        assert replay_pending(store) == 1 and store.recent()[0]["routine"] == "r"
+
+
+def test_a_file_replaced_mid_session_gets_the_whole_session(db, monkeypatch):
+    import voicecoach.history as history_module
+
+    monkeypatch.setattr(history_module, "RETRY_SECONDS", 0.0)
+    store = Told().open(db)
+    sid = store.start_session("hips", "Hips", NOW)
+    add_set(store, sid, 0, 1)
+    db.rename(db.with_suffix(".old"))  # a backup tool moving it away; a new file will do
+    add_set(store, sid, 0, 2)
+    add_set(store, sid, 1, 1)
+    store.close()
+    assert sets_in(db) == [(0, 1), (0, 2), (1, 1)]
 
 
 # ----- the `voicecoach history` report -------------------------------------------------------
@@ -681,13 +805,32 @@ def test_report_on_a_corrupt_file_fails_with_a_message_not_a_traceback(db):
     assert "Traceback" not in err
 
 
-def test_report_on_a_locked_file_fails_with_a_message(filled, monkeypatch):
+def test_report_on_a_locked_file_still_reads_it(filled, monkeypatch):
+    """Another program holding an exclusive lock (a backup, `sqlite3` in a terminal): the
+    report reads the file as it is on disk."""
     monkeypatch.setattr(history_report, "OPEN_TIMEOUT", 0.2)
     holder = sqlite3.connect(filled / DB_FILENAME, isolation_level=None)
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        code, _, err = report(filled)
+        started = time.monotonic()
+        code, out, err = report(filled)
     finally:
         holder.close()
-    assert code == 1 and "locked" in err
+    assert code == 0 and "quads" in out and "hips-for-knees" in out, err
+    assert time.monotonic() - started < 3
+
+
+def test_report_tells_of_a_journal_waiting_and_of_past_incidents(filled):
+    db = filled / DB_FILENAME
+    waiting = journal.Journal(db)
+    waiting.write([{"op": "start", "session": "x", "routine": "r", "title": "R", "started_at": NOW}])
+    code, out, _ = report(filled)
+    assert code == 0 and "1 session(s) could not be written to the history file" in out
+    waiting.close()
+    with History.open(db) as store:
+        store.replay([{"op": "start", "session": "y", "routine": "r", "title": "R", "started_at": NOW},
+                      {"op": "fault", "session": "y", "kind": "locked", "reason": "it was locked", "at": NOW}])
+    code, out, _ = report(filled)
+    assert code == 0 and "could not be written to the history file" not in out
+    assert "When the history file could not be written:" in out and "it was locked" in out

@@ -23,17 +23,18 @@ from typing import IO, Any
 
 from voicecoach.plan import COUNT, TICK, Plan, PlanSettings
 from voicecoach.routine import Routine, Tempo, find_routine
-from voicecoach.runner import EventLog, InputRecovery, Record, Runner
+from voicecoach.runner import EventLog, InputRecovery, Record, Runner, Writer
 from voicecoach.session import Session, SessionOptions
 from voicecoach.voice.base import Listener, Speaker
 from voicecoach.voice.gate import Gate
 
 STEP_UP_REPS = 1
 STEP_UP_SECONDS = 5
-# How long a write to the history waits for another program holding the file's lock.  Other
-# writers are voicecoach's own and hold it for milliseconds; a longer lock is a fault, and
-# the coach must not fall silent for long mid-session waiting for it.
-RECORD_TIMEOUT = 2.0
+# How long a write to the history waits for another program holding the file's lock before
+# the record goes to the journal instead.  Other writers are voicecoach's own and hold it for
+# milliseconds.  The wait is on the writer's thread, never the coach's.
+RECORD_TIMEOUT = 1.0
+SPOKEN_KEPT = "I can't save to your history just now, but your sets are kept safe."
 
 
 class RunError(Exception):
@@ -406,16 +407,33 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     store = None
     resume_from: int | None = None
     targets: dict[int, int] = {}
+    runner: Runner | None = None
     if not args.no_history:
-        from voicecoach.history import default_db_path, open_safe
+        from voicecoach.history import default_db_path, open_durable
 
-        def unavailable(reason: str) -> None:
-            print(f"I can't record this session: {reason}", file=err, flush=True)
-            # Hands-free nobody reads the terminal: say it too, if the session has not begun.
-            options.notices.append("I can't record this session, but I'll coach you anyway.")
+        def unavailable(reason: str, kept: bool) -> None:
+            if kept:
+                print(f"I can't write the history file just now: {reason}. Your sets are kept in a "
+                      "journal beside it and saved there when it works again.", file=err, flush=True)
+                spoken = SPOKEN_KEPT
+            else:
+                print(f"I can't record this session: {reason}", file=err, flush=True)
+                spoken = "I can't record this session, but I'll coach you anyway."
+            # Hands-free nobody reads the terminal: say it too, before the start or as it happens.
+            if runner is None:
+                options.notices.append(spoken)
+            else:
+                runner.notify(spoken)
 
-        store = open_safe(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
-                          on_unavailable=unavailable)
+        def saved(records: int) -> None:
+            if records:
+                print(f"The history file works again: {records} records from the journal are saved in it.",
+                      file=err, flush=True)
+            else:
+                print("Saved a session kept in the journal into the history file.", file=err, flush=True)
+
+        store = open_durable(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
+                             on_trouble=unavailable, on_saved=saved)
         if store.recording and not args.fresh:
             point = store.resume_point(routine.name, plan.set_keys())
             if point is not None and point.next_set is not None:
@@ -431,19 +449,21 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     if voice.mode == "audio":
         voice.speaker.prepare(prepare_phrases(plan))
 
-    sinks = []
+    sinks: list[Callable[[Record], None]] = []
+    # The history before the event log: a set is stored before the log says it finished.
+    recorders: list[Callable[[Record], None]] = []
     recorder = None
     if store is not None:
         recorder = HistoryRecorder(store, routine, len(plan.set_keys()), resume_from,
                                    wait_for_resume_answer=options.resume_at is not None, targets=targets)
-        sinks.append(recorder)
+        recorders.append(recorder)
     log = None
     if args.events:
         try:
             log = EventLog(args.events)
         except OSError as exc:
             raise UserError(f"cannot write the event log {args.events}: {exc.strerror or exc}") from None
-        sinks.append(log)
+        recorders.append(log)
     from voicecoach.view import make_view
 
     view = make_view(getattr(args, "view", None) or "auto", out, text_mode=voice.mode == "text",
@@ -458,7 +478,8 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         rng = routine.exercises[e].reps or routine.exercises[e].hold_seconds
         if rng is not None and target > rng.min:
             session.targets[e] = target
-    runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks)
+    runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks,
+                    writer=Writer(recorders) if recorders else None)
     voice.attach(runner)
 
     previous = {}

@@ -52,6 +52,7 @@ _PHRASE_TO_NAME: dict[str, str] = {
     phrase: name for name, (phrases, _) in COMMAND_TABLE.items() for phrase in phrases
 }
 _NUMBER_TO_VALUE: dict[str, int] = {word: i for i, word in enumerate(NUMBER_WORDS)}
+_PLAIN_SCORE_RE = re.compile(r"[0-9]|10")
 
 
 def normalize(text: str) -> str:
@@ -72,7 +73,8 @@ def parse(text: str) -> Command | None:
         return Command(_PHRASE_TO_NAME[phrase])
     if phrase in _NUMBER_TO_VALUE:
         return Command("number", _NUMBER_TO_VALUE[phrase])
-    if phrase.isdigit() and 0 <= int(phrase) <= 10:
+    # Digits as typed, not as normalized: "-1" would become "1" and "007" 7.
+    if phrase.isdigit() and _PLAIN_SCORE_RE.fullmatch(text.strip().rstrip(".!")):
         return Command("number", int(phrase))
     return None
 

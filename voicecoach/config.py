@@ -230,6 +230,8 @@ def _coerce(key: str, value: Any, from_text: bool, base: Path | None) -> Any:
             if key == "data.folder":
                 raise ValueError("the data folder cannot be empty")
             return None
+        if "\x00" in value:
+            raise ValueError("a path cannot hold a NUL character")
         path = Path(value.strip()).expanduser()
         if not path.is_absolute():
             path = (base or Path.cwd()) / path
@@ -307,13 +309,19 @@ def _line_index(text: str) -> tuple[dict[str, int], dict[str, int]]:
 def _file_settings(path: Path) -> dict[str, tuple[Any, str]]:
     """Read the TOML file into {"section.key": (value, "file PATH:LINE")}."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark some editors put first is not part of the TOML.
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it ({error.strerror})") from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigError(f"{path}: invalid TOML: values nested too deeply") from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         found = re.search(r"\(at line (\d+), column \d+\)", message)
@@ -389,6 +397,8 @@ def load_config(path: Path | None = None, overrides: dict | None = None) -> Load
     config_path, explicit = resolve_config_path(path)
     values: dict[str, tuple[Any, str]] = {}
     found = config_path.is_file()
+    if not found and explicit and config_path.is_dir():
+        raise ConfigError(f"{config_path}: is a folder, not a config file")
     if found:
         values.update(_file_settings(config_path))
     elif explicit:

@@ -146,6 +146,15 @@ def check_data_folder(config: Config) -> Check:
     return Check("data folder", OK, f"{folder} is writable")
 
 
+def check_history(config: Config) -> Check:
+    """The history file can be read, and what happened when it could not be written."""
+    from voicecoach.history import DB_FILENAME
+    from voicecoach.history_report import history_status
+
+    status, detail, fix = history_status(Path(config.data.folder) / DB_FILENAME)
+    return Check("history", {"ok": OK, "warn": WARN}.get(status, FAIL), detail, fix)
+
+
 def check_espeak_binary(config: Config) -> Check:
     """The espeak-ng command renders speech (the espeak-ng speaker and the speaker test)."""
     path = shutil.which("espeak-ng")
@@ -557,6 +566,7 @@ def run_checks(
     report(config_check)
     state = _State(config=config, no_sound=no_sound)
     report(check_data_folder(config))
+    report(check_history(config))
     report(check_espeak_binary(config))
     report(check_libespeak(config))
     report(check_portaudio(state))

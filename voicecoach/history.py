@@ -3,8 +3,9 @@
 Each write is its own short transaction, committed before the call returns, so a set that
 was reported finished survives Ctrl-C, SIGTERM or `kill -9`.  Anything that stops the store
 from working (locked, read-only, damaged file, full disk) becomes `HistoryUnavailable` with a
-reason a person can read; `NullHistory` and `SafeHistory` let a session carry on without
-recording.
+reason a person can read.  A session writes through `DurableHistory` (`open_durable`), which
+keeps what the database will not take in a journal (`voicecoach.journal`) and writes it in
+once the database works again; `NullHistory` records nothing.
 """
 
 from __future__ import annotations
@@ -12,19 +13,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import logging
 import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from voicecoach import paths
+from voicecoach import journal, paths
+from voicecoach.journal import Op
 
 DB_FILENAME = "history.sqlite3"
+
+log = logging.getLogger(__name__)
 
 SetKey = tuple[int, int, int]
 """A set's place in the plan: (exercise_index, set_no, side_index)."""
@@ -92,6 +98,24 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         ],
     ),
 ]
+MIGRATIONS.append(
+    (
+        2,
+        [
+            # A spell when the database could not be written and the session went to the
+            # journal: what was wrong, and when its records reached the database.
+            """CREATE TABLE incidents (
+                id INTEGER PRIMARY KEY,
+                session_id INTEGER REFERENCES sessions(id),
+                kind TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                at REAL NOT NULL,
+                saved_at REAL NOT NULL,
+                records INTEGER NOT NULL
+            )""",
+        ],
+    )
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -265,12 +289,7 @@ class History:
             raise _unavailable(exc, path, timeout) from exc
         try:
             if read_only:
-                # A URI is the only way to ask SQLite for read-only; as_uri() escapes the path.
-                target = path.resolve().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(
-                    target, uri=True, timeout=timeout, isolation_level=None,
-                    check_same_thread=False,
-                )
+                return cls._open_read_only(path, timeout)
             else:
                 conn = sqlite3.connect(
                     path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -295,6 +314,42 @@ class History:
             conn.close()
             raise _unavailable(exc, path, timeout) from exc
         return cls(conn, path, timeout, read_only)
+
+    @classmethod
+    def _open_read_only(cls, path: Path, timeout: float) -> History:
+        """Open for reading: shared (`mode=ro`) first; where that fails (a read-only folder
+        without the WAL index, a lock another program holds, a full disk) as an immutable
+        file, which reads what is on disk without taking a lock or creating anything."""
+        failure: HistoryUnavailable | None = None
+        # A URI is the only way to ask SQLite for read-only; as_uri() escapes the path.
+        for query in ("?mode=ro", "?immutable=1"):
+            conn = None
+            try:
+                conn = sqlite3.connect(
+                    path.resolve().as_uri() + query, uri=True, timeout=min(timeout, 1.0),
+                    isolation_level=None, check_same_thread=False,
+                )
+                conn.row_factory = sqlite3.Row
+                _migrate(conn, path, True)
+                conn.execute("SELECT COUNT(*) FROM sessions").fetchone()
+            except sqlite3.Error as exc:
+                failure = _unavailable(exc, path, timeout)
+            except HistoryUnavailable as exc:
+                failure = exc
+            else:
+                return cls(conn, path, timeout, True)
+            if conn is not None:
+                conn.close()
+            if failure.kind in ("corrupt", "newer-schema", "missing"):
+                break
+        assert failure is not None
+        raise failure
+
+    def set_timeout(self, timeout: float) -> None:
+        """How long later writes wait for another program's lock, in seconds."""
+        with self._lock:
+            self.timeout = timeout
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
 
     def close(self) -> None:
         """Close the database.  Everything written is already committed."""
@@ -430,6 +485,43 @@ class History:
             "UPDATE sessions SET outcome = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL",
             (outcome, float(ended_at), session_id),
         )
+
+    # ----- the journal ---------------------------------------------------------------------
+
+    def replay(self, ops: Sequence[Op], *, wait: float | None = None,
+               saved_at: float | None = None) -> dict[str, int]:
+        """Write a journal's records (see `voicecoach.journal`) into the database in one
+        transaction, leaving out any already there, so replaying twice adds nothing.
+        Returns each journal session token's id here.  `wait` overrides how long to wait
+        for another program's lock."""
+        with self._lock:
+            conn = self._conn
+            try:
+                if wait is not None:
+                    conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        ids = _replay(conn, ops, time.time() if saved_at is None else saved_at)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                finally:
+                    if wait is not None:
+                        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            except sqlite3.Error as exc:
+                raise _unavailable(exc, self.path, self.timeout) from exc
+        return ids
+
+    def incidents(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest spells when sessions were kept in the journal, newest first: kind,
+        reason, at (when it began), saved_at, records (how many were saved late), session_id."""
+        if not self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'incidents'"):
+            return []  # a file from before incidents were kept, read without upgrading it
+        rows = self._read("SELECT * FROM incidents ORDER BY at DESC, id DESC LIMIT ?", (int(limit),))
+        return [dict(r) for r in rows]
 
     # ----- reading -------------------------------------------------------------------------
 
@@ -693,6 +785,92 @@ class History:
         return True
 
 
+def _replay(conn: sqlite3.Connection, ops: Sequence[Op], saved_at: float) -> dict[str, int]:
+    """The body of `History.replay`, inside its transaction."""
+    ids: dict[str, int] = {}
+    faults: list[Op] = []
+    saved = 0
+
+    def exists(sql: str, params: Sequence[Any]) -> bool:
+        return conn.execute(sql, params).fetchone() is not None
+
+    for op in ops:
+        kind, token = op.get("op"), op.get("session")
+        try:
+            if kind == "fault":
+                faults.append(op)
+                continue
+            if kind == "start":
+                key = (op["routine"], op["title"], float(op["started_at"]))
+                row = conn.execute(
+                    "SELECT id FROM sessions WHERE routine = ? AND title = ? AND started_at = ?", key
+                ).fetchone()
+                if row is not None:
+                    ids[token] = int(row[0])
+                    continue
+                resumed = op.get("resumed_from")
+                if resumed is not None and not exists("SELECT 1 FROM sessions WHERE id = ?", (resumed,)):
+                    resumed = None  # that session was in a file that is gone
+                cur = conn.execute(
+                    "INSERT INTO sessions (routine, title, started_at, resumed_from, planned_sets)"
+                    " VALUES (?, ?, ?, ?, ?)", (*key, resumed, op.get("planned_sets")))
+                ids[token] = int(cur.lastrowid or 0)
+                saved += 1
+                continue
+            sid = ids.get(token)
+            if sid is None:
+                continue  # its session's start is not in this journal: nothing to attach it to
+            if kind == "set":
+                key = (sid, op["exercise_index"], op["set_no"], op["side_index"], float(op["finished_at"]))
+                if exists("SELECT 1 FROM sets WHERE session_id = ? AND exercise_index = ? AND set_no = ?"
+                          " AND side_index = ? AND finished_at = ?", key):
+                    continue
+                conn.execute(
+                    "INSERT INTO sets (session_id, exercise, exercise_index, set_no, sets, side,"
+                    " side_index, kind, done, target, finished_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sid, op["exercise"], op["exercise_index"], op["set_no"], op["sets"], op.get("side"),
+                     op["side_index"], op["kind"], float(op["done"]), float(op["target"]), key[-1]))
+            elif kind == "skip":
+                key = (sid, op["exercise_index"], float(op["at"]))
+                if exists("SELECT 1 FROM skips WHERE session_id = ? AND exercise_index = ? AND at = ?", key):
+                    continue
+                conn.execute("INSERT INTO skips (session_id, exercise, exercise_index, at)"
+                             " VALUES (?, ?, ?, ?)", (sid, op["exercise"], key[1], key[2]))
+            elif kind == "pause":
+                key = (sid, float(op["at"]))
+                if exists("SELECT 1 FROM pauses WHERE session_id = ? AND at = ?", key):
+                    continue
+                conn.execute("INSERT INTO pauses (session_id, at, seconds) VALUES (?, ?, ?)",
+                             (*key, float(op["seconds"])))
+            elif kind == "pain":
+                key = (sid, op["when"], float(op["at"]))
+                if exists("SELECT 1 FROM pains WHERE session_id = ? AND phase = ? AND at = ?", key):
+                    continue
+                conn.execute("INSERT INTO pains (session_id, phase, score, at, note) VALUES (?, ?, ?, ?, ?)",
+                             (*key, op.get("score"), op.get("note", "")))
+            elif kind == "end":
+                cur = conn.execute(
+                    "UPDATE sessions SET outcome = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                    (op["outcome"], float(op["ended_at"]), sid))
+                saved += cur.rowcount > 0
+                continue
+            else:
+                continue
+            saved += 1
+        except (KeyError, TypeError, ValueError, sqlite3.IntegrityError):
+            continue  # a damaged or hand-edited line: keep the rest
+    for op in faults:
+        sid = ids.get(op.get("session"))
+        at = float(op.get("at") or saved_at)
+        if exists("SELECT 1 FROM incidents WHERE session_id IS ? AND at = ?", (sid, at)):
+            continue
+        conn.execute("INSERT INTO incidents (session_id, kind, reason, at, saved_at, records)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     (sid, str(op.get("kind", "error")), str(op.get("reason", "")), at, saved_at, saved))
+    return ids
+
+
 def _summary(row: sqlite3.Row) -> dict[str, Any]:
     """A session row as the dict `recent()` promises, with the end derived at read time."""
     ended_at = row["ended_at"]
@@ -726,7 +904,7 @@ def _migrate(conn: sqlite3.Connection, path: Path, read_only: bool) -> None:
     """Bring the schema up to SCHEMA_VERSION, in one transaction per open."""
     if read_only:
         version = _schema_version(conn)
-        if version < SCHEMA_VERSION:
+        if version < 1:
             raise HistoryUnavailable(
                 f"the history file {path} needs upgrading; open it once with write access",
                 "read-only",
@@ -863,119 +1041,324 @@ class NullHistory:
         return []
 
 
-class SafeHistory:
-    """Wraps a History so that a failure never stops a session.
+SQLITE_HEADER = b"SQLite format 3\x00"
+RETRY_SECONDS = 1.0  # how often a session in the journal tries the database again
+RETRY_WAIT = 0.1  # how long such a try waits for another program's lock
 
-    The first HistoryUnavailable from any call switches it to a NullHistory with that
-    reason and calls `on_unavailable(reason)` once, so the runner can say "I can't record
-    this session: <reason>" and carry on.  `recording` tells whether it still records.
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` (device, inode); None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _check_header(path: Path) -> None:
+    """A file overwritten under an open connection is only found out here: SQLite would
+    otherwise go on appending to its write-ahead log beside a file that is garbage."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError:
+        return  # whatever is wrong, the write itself will tell
+    if head and head != SQLITE_HEADER:
+        raise HistoryUnavailable(
+            f"the history file {path} is damaged or is not a voicecoach history file "
+            "(move it aside and a new one will be started)", "corrupt", path)
+
+
+class DurableHistory:
+    """The history as a session writes it: nothing it is given is lost, and it never raises
+    HistoryUnavailable.
+
+    Each write goes to the database; while that fails (locked, full, read-only, damaged,
+    replaced), it goes to the journal (`voicecoach.journal`) instead, with everything this
+    store wrote before, and the database is tried again at most every RETRY_SECONDS.  Once a
+    try succeeds, the journal is written into the database and deleted.  A journal left at
+    the end is replayed by the next `open_durable`.  Each write returns when its record is
+    committed or synced to the journal.  `on_trouble(reason, kept)` is called once, at the
+    first failure (`kept`: the journal took the records); `on_saved(records)` when a
+    journal reaches the database.  Reads answer from the database, or as NullHistory while
+    it is unavailable.
     """
 
     def __init__(
         self,
-        history: History | NullHistory,
-        on_unavailable: Callable[[str], None] | None = None,
+        path: Path,
+        history: History | None,
+        fault: HistoryUnavailable | None = None,
+        *,
+        timeout: float = 5.0,
+        on_trouble: Callable[[str, bool], None] | None = None,
+        on_saved: Callable[[int], None] | None = None,
     ) -> None:
-        self._inner: History | NullHistory = history
-        self._on_unavailable = on_unavailable
+        self.path = Path(path)
+        self._db = history
+        self._fault = fault if history is None else None
+        self._timeout = timeout
+        self.on_trouble = on_trouble
+        self.on_saved = on_saved
+        self._told = fault is not None
+        self._identity = _identity(self.path) if history is not None else None
+        self._ops: list[Op] = []
+        self._tokens: dict[int, str] = {}
+        self._ids: dict[str, int] = {}
+        self._handles = itertools.count(1)
+        self._journal: journal.Journal | None = None
+        self._next_try = 0.0
+        self._fault_op: Op = {}
+        self._lock = threading.RLock()
+        self.lost = 0
+        """How many records neither the database nor any journal folder would take."""
 
-    @property
-    def reason(self) -> str | None:
-        """Why nothing is recorded, or None while recording."""
-        return self._inner.reason
+    # ----- state ---------------------------------------------------------------------------
 
     @property
     def recording(self) -> bool:
         """True while writes reach the database."""
-        return isinstance(self._inner, History)
+        return self._fault is None and self._db is not None
 
-    def _fail(self, exc: HistoryUnavailable) -> None:
-        broken = self._inner
-        self._inner = NullHistory(exc.reason, exc.kind)
-        if isinstance(broken, History):
-            # It is already failing; closing is best effort.
-            with contextlib.suppress(sqlite3.Error):
-                broken.close()
-        if self._on_unavailable is not None:
-            self._on_unavailable(exc.reason)
+    @property
+    def reason(self) -> str | None:
+        """Why writes go to the journal, or None while they reach the database."""
+        return None if self._fault is None else self._fault.reason
 
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._inner, name)(*args, **kwargs)
-        except HistoryUnavailable as exc:
-            self._fail(exc)
-            return getattr(self._inner, name)(*args, **kwargs)
+    @property
+    def journal_path(self) -> Path | None:
+        """The journal being written, if any."""
+        return None if self._journal is None else self._journal.path
 
-    def start_session(self, *args: Any, **kwargs: Any) -> int:
-        """As History.start_session."""
-        return self._call("start_session", *args, **kwargs)
+    # ----- writing -------------------------------------------------------------------------
 
-    def record_set(self, *args: Any, **kwargs: Any) -> None:
+    def start_session(self, routine: str, title: str, started_at: float,
+                      resumed_from: int | None = None, *, planned_sets: int | None = None) -> int:
+        """As History.start_session; the id is this store's own (the database's may change
+        when the file is replaced)."""
+        handle = next(self._handles)
+        token = uuid.uuid4().hex
+        self._tokens[handle] = token
+        self._write({"op": "start", "session": token, "routine": routine, "title": title,
+                     "started_at": float(started_at), "resumed_from": resumed_from,
+                     "planned_sets": planned_sets})
+        return handle
+
+    def record_set(self, session_id: int, **fields: Any) -> None:
         """As History.record_set."""
-        self._call("record_set", *args, **kwargs)
+        if fields.get("kind") not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {fields.get('kind')!r}")
+        self._write({"op": "set", "session": self._token(session_id), **fields})
 
-    def record_skip(self, *args: Any, **kwargs: Any) -> None:
+    def record_skip(self, session_id: int, **fields: Any) -> None:
         """As History.record_skip."""
-        self._call("record_skip", *args, **kwargs)
+        self._write({"op": "skip", "session": self._token(session_id), **fields})
 
-    def record_pause(self, *args: Any, **kwargs: Any) -> None:
+    def record_pause(self, session_id: int, **fields: Any) -> None:
         """As History.record_pause."""
-        self._call("record_pause", *args, **kwargs)
+        self._write({"op": "pause", "session": self._token(session_id), **fields})
 
-    def record_pain(self, *args: Any, **kwargs: Any) -> None:
+    def record_pain(self, session_id: int, **fields: Any) -> None:
         """As History.record_pain."""
-        self._call("record_pain", *args, **kwargs)
+        if fields.get("when") not in PAIN_WHEN:
+            raise ValueError(f"when must be one of {PAIN_WHEN}, not {fields.get('when')!r}")
+        self._write({"op": "pain", "session": self._token(session_id), **fields})
 
-    def end_session(self, *args: Any, **kwargs: Any) -> None:
-        """As History.end_session."""
-        self._call("end_session", *args, **kwargs)
+    def end_session(self, session_id: int, **fields: Any) -> None:
+        """As History.end_session (the first end recorded wins)."""
+        if fields.get("outcome") not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {fields.get('outcome')!r}")
+        self._write({"op": "end", "session": self._token(session_id), **fields})
 
-    def recent(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def _token(self, handle: int) -> str:
+        try:
+            return self._tokens[handle]
+        except KeyError:
+            raise ValueError(f"no session {handle} in the history") from None
+
+    def _write(self, op: Op) -> None:
+        with self._lock:
+            self._ops.append(op)
+            if self._fault is None and self._db is not None:
+                try:
+                    _check_header(self.path)
+                    if _identity(self.path) != self._identity:
+                        raise HistoryUnavailable(
+                            f"the history file {self.path} was moved, deleted or replaced",
+                            "replaced", self.path)
+                    self._apply(self._db, op)
+                    return
+                except HistoryUnavailable as exc:
+                    self._fault = exc
+            assert self._fault is not None
+            if self._journal is None:
+                self._fault_op = {"op": "fault", "session": op["session"], "kind": self._fault.kind,
+                                  "reason": self._fault.reason, "at": time.time()}
+                # A new journal holds everything, so it alone can rebuild the session.
+                self._to_journal([self._fault_op, *self._ops])
+            else:
+                self._to_journal([op])
+                self._try_database()
+
+    def _apply(self, db: History, op: Op) -> None:
+        fields = {k: v for k, v in op.items() if k not in ("op", "session")}
+        kind, token = op["op"], op["session"]
+        if kind == "start":
+            self._ids[token] = db.start_session(**fields)
+            return
+        sid = self._ids[token]
+        method = {"set": db.record_set, "skip": db.record_skip, "pause": db.record_pause,
+                  "pain": db.record_pain, "end": db.end_session}[kind]
+        method(sid, **fields)
+
+    def _to_journal(self, ops: list[Op]) -> None:
+        if self._journal is None:
+            self._journal = journal.Journal(self.path)
+        try:
+            self._journal.write(ops)
+            kept = True
+        except OSError as exc:
+            self.lost += sum(op["op"] != "fault" for op in ops)
+            log.warning("the history journal could not be written either: %s", exc)
+            kept = False
+        if not self._told:
+            self._told = True
+            if self.on_trouble is not None:
+                assert self._fault is not None
+                self.on_trouble(self._fault.reason, kept)
+
+    def _try_database(self, wait: float = RETRY_WAIT, *, now: bool = False) -> bool:
+        """Write the journal into the database if it works again; True when it did."""
+        if not now and time.monotonic() < self._next_try:
+            return False
+        self._next_try = time.monotonic() + RETRY_SECONDS
+        assert self._journal is not None
+        try:
+            _check_header(self.path)
+            if self._db is None or _identity(self.path) != self._identity:
+                if self._db is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.close()
+                    self._db = None
+                self._db = History.open(self.path, timeout=wait)
+                self._db.set_timeout(self._timeout)  # the short wait was for this try only
+                self._identity = _identity(self.path)
+            # Everything this store was given, not only what is in the journal: records
+            # committed to a file since replaced must reach the new one too.
+            self._ids = self._db.replay([self._fault_op, *self._ops], wait=wait)
+        except HistoryUnavailable:
+            return False
+        records = sum(op["op"] not in ("fault", "start") for op in self._ops)
+        self._journal.remove()
+        self._journal = None
+        self._fault = None
+        if self.on_saved is not None:
+            self.on_saved(records)
+        return True
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def _read(self, name: str, default: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self._fault is not None or self._db is None:
+                return default
+            try:
+                return getattr(self._db, name)(*args, **kwargs)
+            except HistoryUnavailable:
+                return default
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """As History.recent."""
-        return self._call("recent", *args, **kwargs)
+        return self._read("recent", [], limit)
 
-    def session(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """As History.session."""
-        return self._call("session", *args, **kwargs)
+    def session(self, session_id: int) -> dict[str, Any]:
+        """As History.session (by the database's id)."""
+        found = self._read("session", None, session_id)
+        if found is None:
+            raise KeyError(session_id)
+        return found
 
-    def weekly(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def weekly(self, weeks: int = 8, *, now: float | None = None) -> list[dict[str, Any]]:
         """As History.weekly."""
-        return self._call("weekly", *args, **kwargs)
+        return self._read("weekly", [], weeks, now=now)
 
-    def resume_point(self, *args: Any, **kwargs: Any) -> ResumePoint | None:
+    def resume_point(self, routine: str, set_order: Sequence[SetKey] | None = None, *,
+                     skipped_ok: bool = True) -> ResumePoint | None:
         """As History.resume_point."""
-        return self._call("resume_point", *args, **kwargs)
+        return self._read("resume_point", None, routine, set_order, skipped_ok=skipped_ok)
 
-    def completed_streak(self, *args: Any, **kwargs: Any) -> bool:
+    def completed_streak(self, routine: str, n: int = 2, *,
+                         targets: Mapping[str, float] | None = None) -> bool:
         """As History.completed_streak."""
-        return self._call("completed_streak", *args, **kwargs)
+        return self._read("completed_streak", False, routine, n, targets=targets)
 
     def export_json(self) -> list[dict[str, Any]]:
         """As History.export_json."""
-        return self._call("export_json")
+        return self._read("export_json", [])
 
     def close(self) -> None:
-        """Close the underlying store."""
-        # Closing cannot lose anything: every write is committed already.
-        with contextlib.suppress(sqlite3.Error):
-            self._inner.close()
+        """Try the database once more, then close; a journal still waiting is left for the
+        next start."""
+        with self._lock:
+            if self._journal is not None:
+                self._try_database(wait=min(self._timeout, 1.0), now=True)
+            if self._journal is not None:
+                self._journal.close()
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+
+    def __enter__(self) -> DurableHistory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def open_safe(
+def replay_pending(db: History) -> int:
+    """Write every journal left for `db` by earlier sessions into it, deleting each once it
+    is in; a journal a running session still writes is left alone.  Returns how many were
+    written.  HistoryUnavailable when the database will not take them."""
+    done = 0
+    for path in journal.pending(db.path):
+        with journal.claimed(path) as mine:
+            if not mine:
+                continue
+            try:
+                ops = journal.read_ops(path)
+            except OSError:
+                continue
+            db.replay(ops)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            done += 1
+    return done
+
+
+def open_durable(
     path: Path | str | None = None,
     *,
     timeout: float = 5.0,
-    on_unavailable: Callable[[str], None] | None = None,
-) -> SafeHistory:
-    """Open the history at `path` (default: `default_db_path()`) for a session; never raises
-    HistoryUnavailable.  If it cannot be opened, `on_unavailable(reason)` is called at once
-    and the result records nothing."""
+    on_trouble: Callable[[str, bool], None] | None = None,
+    on_saved: Callable[[int], None] | None = None,
+) -> DurableHistory:
+    """Open the history at `path` (default: `default_db_path()`) for a session, first writing
+    in any journal an earlier session left.  Never raises HistoryUnavailable: when the file
+    cannot be used, `on_trouble(reason, True)` is called at once and the session is kept
+    in a journal (see DurableHistory)."""
+    path = Path(default_db_path() if path is None else path).expanduser()
+    fault: HistoryUnavailable | None = None
+    db: History | None = None
     try:
-        inner: History | NullHistory = History.open(
-            default_db_path() if path is None else path, timeout=timeout
-        )
+        db = History.open(path, timeout=timeout)
+        if replay_pending(db) and on_saved is not None:
+            on_saved(0)
     except HistoryUnavailable as exc:
-        inner = NullHistory(exc.reason, exc.kind)
-        if on_unavailable is not None:
-            on_unavailable(exc.reason)
-    return SafeHistory(inner, on_unavailable)
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+            db = None
+        fault = exc
+        if on_trouble is not None:
+            on_trouble(exc.reason, True)
+    return DurableHistory(path, db, fault, timeout=timeout, on_trouble=on_trouble, on_saved=on_saved)

@@ -4,6 +4,7 @@ terminal bar chart, and a small self-contained SVG chart of sessions per week.""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
-from voicecoach.history import DB_FILENAME, History, HistoryUnavailable, default_data_dir
+from voicecoach import journal
+from voicecoach.history import DB_FILENAME, History, HistoryUnavailable, default_data_dir, replay_pending
 
 # How long a report waits for a session that is writing right now (its writes are tiny).
 OPEN_TIMEOUT = 2.0
@@ -67,14 +69,23 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     data_dir = args.data_dir if args.data_dir is not None else _configured_data_dir()
     path = Path(data_dir).expanduser() / DB_FILENAME
     history = None
+    waiting = journal_note(path)
     if path.exists():
         try:
             history = _open_for_reading(path)
         except HistoryUnavailable as exc:
             print(f"voicecoach history: cannot read the history: {exc.reason}", file=err)
+            if waiting:
+                print(waiting, file=err)
             return 1
+        waiting = journal_note(path)  # opening may have saved them
     try:
-        return _report(history, args, out, err)
+        code = _report(history, args, out, err)
+        # With --json, stdout carries only JSON, so notes go to stderr.
+        notes = [n for n in (waiting, incidents_note(history)) if n]
+        if notes and not args.week:
+            print("\n" + "\n".join(notes), file=err if args.json else out)
+        return code
     except HistoryUnavailable as exc:
         print(f"voicecoach history: cannot read the history: {exc.reason}", file=err)
         return 1
@@ -87,14 +98,75 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 
 def _open_for_reading(path: Path) -> History:
-    # Open normally first so a log left by a killed session is folded in; fall back to a
-    # read-only open so a history on a read-only disk can still be looked at.
+    # Open normally first so a log left by a killed session, and any journal, are folded in;
+    # fall back to a read-only open so a history on a read-only or full disk, or one that
+    # another program has locked, can still be looked at.
     try:
-        return History.open(path, timeout=OPEN_TIMEOUT)
+        history = History.open(path, timeout=OPEN_TIMEOUT)
     except HistoryUnavailable as exc:
-        if exc.kind not in ("read-only", "cannot-open"):
+        if exc.kind in ("corrupt", "newer-schema", "missing"):
             raise
         return History.open(path, timeout=OPEN_TIMEOUT, read_only=True)
+    with contextlib.suppress(HistoryUnavailable):
+        replay_pending(history)
+    return history
+
+
+def journal_note(db_path: Path) -> str:
+    """A line on sessions kept in a journal that wait for the history file, or ""."""
+    waiting = journal.pending(db_path)
+    if not waiting:
+        return ""
+    where = ", ".join(sorted({str(p.parent) for p in waiting}))
+    return (f"{len(waiting)} session(s) could not be written to the history file and are kept in a "
+            f"journal in {where}; they are saved into it at the next `voicecoach run` once it can be "
+            "written.")
+
+
+def history_status(db_path: Path) -> tuple[str, str, str]:
+    """For `doctor`: ("ok" | "warn" | "fail", what was found, what to do)."""
+    waiting = journal_note(db_path)
+    if not db_path.exists():
+        if waiting:
+            return "warn", waiting, "run a session once the data folder can be written"
+        return "ok", f"no history yet at {db_path}", ""
+    try:
+        history = _open_for_reading(db_path)
+    except HistoryUnavailable as exc:
+        detail = f"cannot read the history: {exc.reason}" + (f". {waiting}" if waiting else "")
+        return "fail", detail, "see the reason; `voicecoach history` shows the same"
+    try:
+        sessions = len(history.recent(1_000_000))
+        incidents = history.incidents(1)
+        read_only = history.read_only
+    finally:
+        history.close()
+    detail = f"{db_path}: {sessions} sessions"
+    if read_only:
+        detail += " (could only be opened read-only)"
+    if waiting:
+        return "warn", f"{detail}. {waiting}", "free the history file (lock, disk space, permissions)"
+    if incidents:
+        last = incidents[0]
+        when = datetime.fromtimestamp(last["at"]).strftime("%Y-%m-%d %H:%M")
+        detail += (f"; last time it could not be written ({when}: {last['reason']}) the session was kept "
+                   "in the journal and saved later")
+    return ("warn" if read_only else "ok"), detail, ""
+
+
+def incidents_note(history: History | None, limit: int = 5) -> str:
+    """Lines on the latest spells when the history file could not be written, or ""."""
+    if history is None:
+        return ""
+    lines = []
+    for i in history.incidents(limit):
+        when = datetime.fromtimestamp(i["at"]).strftime("%Y-%m-%d %H:%M")
+        saved = datetime.fromtimestamp(i["saved_at"]).strftime("%Y-%m-%d %H:%M")
+        session = f"session {i['session_id']}" if i["session_id"] is not None else "a session"
+        lines.append(f"  {when}, {session}: {i['reason']}; kept in the journal and saved on {saved}.")
+    if not lines:
+        return ""
+    return "When the history file could not be written:\n" + "\n".join(lines)
 
 
 def _report(

@@ -190,8 +190,15 @@ _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
-_MAP_TAGS = {None, "!", _CORE + "map"}
-_SEQ_TAGS = {None, "!", _CORE + "seq"}
+# No explicit tags at all, not even the standard ones: a routine is plain data, and "!!str 12"
+# or "!!int 010" would make a value other than the one a reader sees.
+_MAP_TAGS = {None, "!"}
+_SEQ_TAGS = {None, "!"}
+# The only ways to write a number: plain decimal, no leading zeros, underscores, signs
+# other than minus, exponents or colons.  YAML 1.1 reads "010" as 8 and "1:30" as 90.
+_PLAIN_INT_RE = re.compile(r"-?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT_RE = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]+")
+_NUMBER_EXPECTED = "expected a number written plainly, like 12 or 0.5 (no leading zeros, +, colons, _ or 0x)"
 # C0 and C1 control characters (but tab, line feed and carriage return) and the two
 # non-characters YAML refuses: none belongs in a routine, all mean binary or a wrong encoding.
 # YAML also breaks lines at U+2028 and U+2029, which editors do not: refused too, so
@@ -331,8 +338,9 @@ class _Builder:
 
     def _scalar(self, event: yaml.ScalarEvent, line: int) -> _Node:
         tag = event.tag
-        if tag in (None, "!"):
-            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag not in (None, "!"):
+            raise self.fail(line, self._tag_message(tag))
+        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
         in_key = bool(self.stack) and self.stack[-1].is_map and self.stack[-1].key is None
         if tag == _CORE + "merge" and in_key:
             raise self.fail(line, 'merge keys ("<<") are not supported: write the fields out')
@@ -343,6 +351,10 @@ class _Builder:
         if in_key or tag in (_CORE + "str", _CORE + "timestamp"):
             # Field names stay as written ("yes", "1.0"), and a date is text in a routine.
             value: Any = event.value
+        elif tag in (_CORE + "int", _CORE + "float") and not (
+            _PLAIN_INT_RE.fullmatch(event.value) or _PLAIN_FLOAT_RE.fullmatch(event.value)
+        ):
+            raise self.fail(line, f'{_NUMBER_EXPECTED}, got "{_clip(event.value)}"')
         else:
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
             try:
@@ -462,8 +474,9 @@ _EXERCISE_FIELDS = {
 _TEMPO_FIELDS = {"up", "top", "down", "bottom"}
 _PAIN_FIELDS = {"id", "name", "signs", "care"}
 # ASCII digits only, and few of them: int() of a 5000-digit string raises.
-_NUMBER_RE = re.compile(r"^\s*(-?[0-9]{1,9})\s*$")
-_RANGE_RE = re.compile(r"^\s*(-?[0-9]{1,9})\s*(?:-|to|–)\s*(-?[0-9]{1,9})\s*$")
+# No leading zeros either: "08" must not be 8 here when "010" is refused as a number.
+_NUMBER_RE = re.compile(r"^\s*(-?(?:0|[1-9][0-9]{0,8}))\s*$")
+_RANGE_RE = re.compile(r"^\s*(-?(?:0|[1-9][0-9]{0,8}))\s*(?:-|to|–)\s*(-?(?:0|[1-9][0-9]{0,8}))\s*$")
 # The most a routine may ask for: beyond these it is a typo, and a plan of millions of
 # cues would take `plan`, `list` and `run` minutes to build.
 _MAX_COUNT = {"sets": 50, "reps": 1000, "hold_seconds": 3600}
@@ -549,6 +562,10 @@ class _Checker:
                 low = high = int(single.group(1))
             elif match:
                 low, high = int(match.group(1)), int(match.group(2))
+            elif re.match(r"\s*-?0[0-9]", value):
+                self.add(node.line, where, f'{key}: expected a number or a range like 10-15 without leading zeros, '
+                         f'got "{_clip(value)}"')
+                return None
             else:
                 self.add(node.line, where, f'{key}: expected a number or a range like 10-15, got "{_clip(value)}"')
                 return None

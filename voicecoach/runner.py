@@ -2,9 +2,10 @@
 
 It waits until the next cue is due or a command arrives, whichever is first, hands
 cues to the Speaker and commands to the Session, and passes every record (what was
-said, what was heard, what happened) to its sinks: the event log, the history, the
-live view.  Sinks run in order, so the history commits a finished set before the
-event log says it finished.
+said, what was heard, what happened) to its sinks: the live view on this thread, and
+the history and the event log through a `Writer` on a thread of its own, so a disk
+that is slow or locked never holds up a cue.  The writer runs its sinks in order, so
+the history has a finished set safely stored before the event log says it finished.
 
 Everything other threads report (commands heard, the microphone going away or
 coming back, when the coach's audio really played) arrives through one inbox, so
@@ -68,17 +69,70 @@ class InputRecovery:
 
 
 class EventLog:
-    """JSON lines, one record per line, flushed as written so a crash loses nothing."""
+    """JSON lines, one record per line, flushed as written so a crash loses nothing.
+
+    Text that came from outside (a typed line) may hold lone surrogates where its bytes
+    were not UTF-8; they are written as JSON escapes, so every line is valid UTF-8 JSON.
+    """
 
     def __init__(self, path: str | Path):
         self.file: IO[str] = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def __call__(self, record: Record) -> None:
-        self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        try:
+            line = json.dumps(record, ensure_ascii=False)
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            line = json.dumps(record, ensure_ascii=True)
+        self.file.write(line + "\n")
         self.file.flush()
 
     def close(self) -> None:
         self.file.close()
+
+
+class Writer:
+    """Runs sinks that touch the disk (the history, the event log) on a thread of their own,
+    so the coaching loop never waits for a disk that is slow, locked or full.
+
+    Records reach the sinks in the order they were put, each record passing through every
+    sink in the order given: a history sink placed before the event log has the set safely
+    stored before the log says it finished.  A sink that raises is logged and kept.
+    """
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        self.sinks = sinks
+        self._queue: queue.Queue[Record | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
+        self._thread.start()
+
+    def __call__(self, record: Record) -> None:
+        self._queue.put(record)
+
+    def _run(self) -> None:
+        while True:
+            record = self._queue.get()
+            try:
+                if record is None:
+                    return
+                for sink in self.sinks:
+                    try:
+                        sink(record)
+                    except Exception:
+                        log.exception("a record could not be written")
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until everything put so far is written."""
+        if self._thread.is_alive():
+            self._queue.join()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write everything put so far, then stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
 
 
 class Runner:
@@ -95,6 +149,7 @@ class Runner:
         sinks: list[Sink] | None = None,
         hint_out: IO[str] | None = None,
         recovery: InputRecovery | None = None,
+        writer: Writer | None = None,
     ):
         if time_scale <= 0:
             raise ValueError("time scale must be above zero")
@@ -106,6 +161,8 @@ class Runner:
         self.sinks = sinks or []
         self.hint_out = hint_out
         self.recovery = recovery
+        # Sinks that write to disk, after `sinks`, off this thread; drained when run() ends.
+        self.writer = writer
         self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.origin = 0.0
         self._lock = threading.Lock()
@@ -159,6 +216,10 @@ class Runner:
         when it stopped sounding, and whether it was cut off.  Any thread."""
         self.inbox.put(("spoken", (text, requested, start, end, cut_off)))
 
+    def notify(self, text: str) -> None:
+        """Have the coach say `text` as soon as it can (any thread)."""
+        self.inbox.put(("notice", text))
+
     def interrupt(self, reason: str = "interrupted") -> None:
         """Ask the loop to end the session now (from a signal handler or another thread)."""
         self.inbox.put(("interrupt", reason))
@@ -176,12 +237,18 @@ class Runner:
                 if not self._step():
                     break
             if self.session.outcome != "interrupted":
+                if self.writer is not None:
+                    # A problem the last records ran into is still said before the end.
+                    self.writer.flush()
+                    self._say_notices()
                 self._finish_speaking()
         finally:
             self._stop_reconnect.set()
             for listener in (self.listener, self._typed):
                 if listener is not None:
                     listener.close()
+            if self.writer is not None:
+                self.writer.close()
         return self.session.outcome or "interrupted"
 
     def _step(self) -> bool:
@@ -213,6 +280,21 @@ class Runner:
             self._emit(session.tick(self.session_time()))
             return True
         return self._handle(item)
+
+    def _say_notices(self) -> None:
+        """Say the notices waiting in the inbox, leaving everything else there in order."""
+        kept = []
+        while True:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item[0] == "notice":
+                self._handle(item)
+            else:
+                kept.append(item)
+        for item in kept:
+            self.inbox.put(item)
 
     def _finish_speaking(self) -> None:
         """Let the last words play out (and be reported) before the devices close."""
@@ -255,6 +337,10 @@ class Runner:
             if not text:
                 return True
             self._record({"type": "unknown", "text": text})
+            if self.session.wants_number:
+                # "-1", "007", "eleven" to a pain check-in: the question's own re-ask.
+                self._emit(self.session.handle(Command("help"), now), skip_command_event=True)
+                return True
             guess = suggest(text)
             hint = f'I don\'t know "{text}".'
             hint += f' Did you mean "{guess}"?' if guess else " Say help to hear what you can say."
@@ -279,6 +365,9 @@ class Runner:
             self._record({"type": "input_closed", "reason": str(value)})
         elif kind == "spoken":
             self._record_spoken(*value)
+        elif kind == "notice":
+            self._record({"type": "notice", "text": str(value)})
+            self._emit([Say(str(value))])
         elif kind == "interrupt":
             self._queued.clear()
             self._say_stop()
@@ -491,6 +580,8 @@ class Runner:
         record = {"t": round(self.elapsed(), 4), **record}
         for sink in self.sinks:
             sink(record)
+        if self.writer is not None:
+            self.writer(record)
 
 
 def command(name: str, value: int | None = None) -> Command:

@@ -357,6 +357,14 @@ class Session:
             return [Say(q.prompt)]
         if name == "help":
             return [Say(_QUESTION_HELP[q.kind])]
+        if name == "pain" and q.kind != "pain":
+            # Pain is always heard: the question waits (asked again once the pain one is
+            # answered), except "end the session?", which the pain question offers anyway.
+            self.question = None
+            if q.kind != "stop":
+                left = None if q.timeout_at is None else max(q.timeout_at - now, 1.0)
+                self.pending.insert(0, _Question(q.kind, q.prompt, left))
+            return self._cmd_pain(now, c)
         if q.kind == "stop":
             if name in ("yes", "stop", "done"):
                 self.question = None

@@ -4,6 +4,7 @@ same command table as speech so typed and spoken commands behave the same.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Callable
@@ -25,6 +26,12 @@ class TypedListener(Listener):
     def __init__(self, stream: TextIO | None = None,
                  on_unknown: Callable[[str], None] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdin
+        reconfigure = getattr(self.stream, "reconfigure", None)
+        if reconfigure is not None:
+            # A byte that is not UTF-8 (a terminal in another encoding, a stray key) must
+            # neither end typed input nor reach the event log as a lone surrogate.
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
         self.on_unknown = on_unknown
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
