@@ -88,8 +88,15 @@ def human_clips() -> list[dict]:
         for row in csv.DictReader(f, delimiter="\t"):
             out.append({"source": "human", "text": row["word"], "speaker": row["speaker"],
                         "split": split_of(row["speaker"]), "expected": GSC_COMMANDS.get(row["word"]),
-                        "samples": read_wav(SHARED / row["file"])})
+                        "samples": trim(read_wav(SHARED / row["file"]))})
     return out
+
+
+def trim(x: np.ndarray, relative: float = 0.05) -> np.ndarray:
+    """Cut the silence around the speech (samples under 5% of the peak), so the clip's end
+    is where the speech ends and latency is measured from the last word."""
+    idx = np.nonzero(np.abs(x) > relative * np.abs(x).max())[0]
+    return x[idx[0]:idx[-1] + 1] if len(idx) else x
 
 
 def synth(text: str, voice: str, rate: int, pitch: int, cache: Path) -> np.ndarray:
@@ -106,8 +113,7 @@ def synth(text: str, voice: str, rate: int, pitch: int, cache: Path) -> np.ndarr
     if src != RATE:
         n = int(round(len(x) * RATE / src))
         x = np.interp(np.arange(n) * src / RATE, np.arange(len(x)), x).astype(np.float32)
-    idx = np.nonzero(np.abs(x) > 0.006)[0]
-    x = x[idx[0]:idx[-1] + 1] if len(idx) else x
+    x = trim(x)
     np.save(path, x)
     return x
 

@@ -56,14 +56,14 @@ TARGETS = {  # issue 9
 }
 
 
-def build(split: str, quick: bool, cache: Path) -> list[dict]:
+def build(split: str, quick: bool, cache: Path, human_only: bool = False) -> list[dict]:
     """Every clip to run: the source clip under each condition it is measured in."""
     rng = np.random.default_rng(20261205)
     base = [c for c in human_clips() if split == "all" or c["split"] == split]
     voices = {"report": REPORT_VOICES, "tune": TUNE_VOICES, "all": TUNE_VOICES + REPORT_VOICES}[split]
     if quick:
         voices = voices[:2]
-    synthetic = espeak_clips(cache, voices, split)
+    synthetic = [] if human_only else espeak_clips(cache, voices, split)
     clips = []
     for cond in CONDITIONS:
         if quick and cond not in ("clean", "noise6"):
@@ -81,13 +81,19 @@ def build(split: str, quick: bool, cache: Path) -> list[dict]:
 # -- one engine, in a child process -----------------------------------------------
 
 
-def worker(engine: str, corpus_file: str) -> dict:
+def worker(engine: str, corpus_file: str, tuning: str | None = None) -> dict:
     """Run every clip through one engine; return raw per-clip outcomes and costs."""
     from voicecoach.voice.engines import make_recognizer
 
     t0 = time.perf_counter()
     recognizer, note = make_recognizer(engine)
     load_s = time.perf_counter() - t0
+    if tuning:  # trying other settings on the tuning share: KEY=VALUE,... of the engine's Tuning
+        import dataclasses
+
+        base = recognizer.tuning
+        changes = dict(kv.split("=", 1) for kv in tuning.split(","))
+        recognizer.tuning = dataclasses.replace(base, **{k: type(getattr(base, k))(v) for k, v in changes.items()})
     runner = ClipRunner(recognizer)
 
     quiet = np.random.default_rng(7).normal(0, 30, 30 * RATE).astype(np.int16)
@@ -251,18 +257,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="which share of speakers and voices to measure (default: report)")
     ap.add_argument("--engines", default="auto", help="comma-separated engines (default: auto)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    ap.add_argument("--human-only", action="store_true", help="leave out the espeak voices (faster)")
+    ap.add_argument("--tuning", metavar="KEY=VALUE,...",
+                    help="override the engine's decision settings (for runs on the tuning share)")
     ap.add_argument("--worker", nargs=2, metavar=("ENGINE", "CORPUS"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.worker:
-        Path(args.out).write_text(json.dumps(worker(*args.worker)))
+        Path(args.out).write_text(json.dumps(worker(*args.worker, tuning=args.tuning)))
         return 0
 
     cache = Path(tempfile.gettempdir()) / "voicecoach-bench-cache"
     cache.mkdir(exist_ok=True)
     t0 = time.time()
-    clips = build(args.split, args.quick, cache)
+    clips = build(args.split, args.quick, cache, args.human_only)
     humans = sum(1 for c in clips if c["source"] == "human")
     print(f"corpus: {len(clips)} clips ({humans} human) on the {args.split} share, built in {time.time() - t0:.0f} s"
           + ("" if humans else " (no ../shared/speech: human recordings skipped)"))
@@ -276,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
             out = os.path.join(tmp, f"{engine}.json")
             t0 = time.time()
-            proc = subprocess.run([sys.executable, __file__, "--worker", engine, corpus_file, "--out", out])
+            cmd = [sys.executable, __file__, "--worker", engine, corpus_file, "--out", out]
+            proc = subprocess.run(cmd + (["--tuning", args.tuning] if args.tuning else []))
             if proc.returncode != 0:
                 print(f"\n{engine}: failed to run (exit {proc.returncode})")
                 continue
