@@ -178,7 +178,9 @@ def apply(samples: np.ndarray, condition: str, rng: np.random.Generator, index: 
         seg = nz[start:start + len(y)]
         y = y + seg / (np.sqrt((seg ** 2).mean()) + 1e-9) * active_rms(samples) / 10 ** (snr / 20)
     elif condition == "far":
-        z = np.convolve(y, room_response(rng))[: len(y)]
+        h = room_response(rng)
+        n = 1 << int(np.ceil(np.log2(len(y) + len(h))))
+        z = np.fft.irfft(np.fft.rfft(y, n) * np.fft.rfft(h, n), n)[: len(y)]
         y = z / (np.abs(z).max() + 1e-9) * np.abs(samples).max() * 10 ** (-rng.uniform(10.0, 16.0) / 20)
         tone = _noise("pink_noise").astype(np.float64)
         start = int(rng.integers(0, len(tone) - len(y)))

@@ -224,16 +224,20 @@ def summarize(clips: list[dict], result: dict) -> tuple[list[tuple[str, str, str
     if said:
         ok = sum(1 for c, o in said if o == [["number", commands.NUMBER_WORDS.index(c["text"])]])
         rows.append(("human digits 0-10 when asked, clean", f"{ok / len(said):6.1%} (n={len(said)})", ""))
-    lat = []
+    lat: dict[str, list[float]] = {}
     for c, o in pairs:
         names = [h[0] for h in o["heard"]]
         if c["expected"] and names == [c["expected"]] and o["compute"] is not None:
-            lat.append(o["heard"][0][2] - c["speech_end"] + o["compute"])
-    if lat:
-        figures["latency p95 ms"] = float(np.percentile(lat, 95) * 1000)
+            lat.setdefault(c["condition"], []).append(o["heard"][0][2] - c["speech_end"] + o["compute"])
+    every = [x for xs in lat.values() for x in xs]
+    if every:
+        figures["latency p95 ms"] = float(np.percentile(every, 95) * 1000)
         rows.append(("decision after speech end (audio + compute)",
-                     f"p50 {np.median(lat) * 1000:4.0f} ms, p95 {figures['latency p95 ms']:4.0f} ms (n={len(lat)})",
+                     f"p50 {np.median(every) * 1000:4.0f} ms, p95 {figures['latency p95 ms']:4.0f} ms (n={len(every)})",
                      verdict("latency p95 ms", figures["latency p95 ms"], False)))
+        for cond, xs in lat.items():
+            rows.append((f"  {cond}", f"p50 {np.median(xs) * 1000:4.0f} ms, p95 {np.percentile(xs, 95) * 1000:4.0f} ms "
+                         f"(n={len(xs)})", ""))
     computes = [o["compute"] for _, o in pairs if o["compute"] is not None]
     if computes:
         rows.append(("  of which computing the decision (wall, 1 thread)",

@@ -47,7 +47,7 @@ def write_espeak(path: Path, text: str) -> Path:
     return path
 
 
-def test_wav_source_resamples_to_16k_mono_chunks_of_100_ms(tmp_path: Path):
+def test_wav_source_resamples_to_16k_mono_chunks_of_50_ms(tmp_path: Path):
     # espeak-ng writes 22050 Hz; make a stereo 44.1 kHz copy as a recorder would.
     frames, rate = read_wav(write_espeak(tmp_path / "s.wav", "pause"))
     assert rate == 22050
@@ -58,8 +58,8 @@ def test_wav_source_resamples_to_16k_mono_chunks_of_100_ms(tmp_path: Path):
     source = WavFileSource(tmp_path / "stereo.wav", start_time=100.0)
     chunks = list(source.chunks())
     assert source.file_rate == 44100
-    assert all(len(c.pcm) == 3200 for c in chunks[:-1])  # 1600 samples of int16
-    assert 0 < len(chunks[-1].pcm) <= 3200
+    assert all(len(c.pcm) == 1600 for c in chunks[:-1])  # 800 samples of int16
+    assert 0 < len(chunks[-1].pcm) <= 1600
     assert chunks[0].start == 100.0
     for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start == pytest.approx(a.end)
@@ -78,7 +78,7 @@ def test_realtime_wav_source_paces_chunks_like_a_microphone(tmp_path: Path):
     for chunk in WavFileSource(tmp_path / "half.wav", realtime=True).chunks():
         arrivals.append(time.monotonic())
         assert arrivals[-1] >= chunk.end - 0.005  # never before it was "captured"
-    assert len(arrivals) == 5
+    assert len(arrivals) == 10
     assert 0.45 < arrivals[-1] - t0 < 1.0
 
 

@@ -22,9 +22,10 @@ import numpy as np
 
 from voicecoach.voice.base import Heard
 from voicecoach.voice.engines import AUDIO_CHOICES, EngineUnavailable, choose
+from voicecoach.voice.microphone import CHUNK_SECONDS
 from voicecoach.voice.recognizer import Recognizer
 
-CHUNK_S = 0.1
+CHUNK_S = CHUNK_SECONDS  # files are fed as the microphone feeds them
 TAIL_S = 0.5
 
 

@@ -31,6 +31,11 @@ HOLD_DB = 3.0
 WINDOW = 4
 START_OF = 3
 END_OF = 4
+# An utterance also ends this long after its last strong frame (one that would have
+# started an utterance and is within PEAK_DROP_DB of the utterance's loudest): a
+# room's reverberant tail, or a noise just above the floor, does not hold it open.
+TAIL_S = 0.18
+PEAK_DROP_DB = 20.0
 # Longer than any command: the level that opened the utterance is a new noise.
 STUCK_S = 5.0
 # How the floor follows the level between utterances: down at once (smoothed a
@@ -59,6 +64,8 @@ class LevelEndpointer:
         self.speech_end = 0.0
         self._floor: float | None = None
         self._frames = 0
+        self._last_strong = 0
+        self._peak = -120.0
         self._recent: deque[tuple[bool, bytes]] = deque(maxlen=WINDOW)
         self._rise = RISE_DB_PER_S * self.frame_length
 
@@ -70,20 +77,26 @@ class LevelEndpointer:
             self._floor = level
         above = level - self._floor
         voiced = self._vad.is_speech(frame)
+        strong = (voiced and above >= START_DB) or above >= FAR_DB
         if self.in_speech:
-            speech = above >= HOLD_DB
+            self._peak = max(self._peak, level)
+            if strong and level >= self._peak - PEAK_DROP_DB:
+                self._last_strong = self._frames
+            speech = above >= HOLD_DB and (self._frames - self._last_strong) * self.frame_length < TAIL_S
             if self._frames * self.frame_length - self.speech_start > STUCK_S:
                 # A noise that started with the "speech" and never stopped: it is the new floor.
                 self._floor = level
                 speech = False
         else:
-            speech = (voiced and above >= START_DB) or above >= FAR_DB
+            speech = strong
             self._follow_floor(level)
         self._frames += 1
         self._recent.append((speech, frame))
         if not self.in_speech:
             if sum(s for s, _ in self._recent) >= START_OF:
                 self.in_speech = True
+                self._last_strong = self._frames
+                self._peak = level
                 self.speech_start = (self._frames - len(self._recent)) * self.frame_length
                 out = b"".join(f for _, f in self._recent)
                 self._recent.clear()

@@ -29,7 +29,10 @@ from voicecoach.voice.wavfile import read_wav
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-CHUNK_SECONDS = 0.1
+# Audio is handed on in chunks this long: a command can be decided only at a chunk's
+# end, so shorter chunks decide sooner (50 ms: half the wait of 100 ms, for nothing
+# measurable in CPU).
+CHUNK_SECONDS = 0.05
 
 
 class AudioSourceLost(Exception):
