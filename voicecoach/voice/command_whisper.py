@@ -1,7 +1,7 @@
 """The default engine: Whisper tiny.en, asked only which command, if any, was said.
 
 Whisper's encoder accepts a window much shorter than its usual 30 s, so each
-utterance is encoded on its own (10 s of features: tens of milliseconds of CPU)
+utterance is encoded on its own (6 s of features: tens of milliseconds of CPU)
 and only a few tokens are decoded.  Measured on the tuning share of speakers
 (benchmarks/recognition.py --split tune):
 
