@@ -44,6 +44,7 @@ from hearing_corpus import (  # noqa: E402
     apply,
     espeak_clips,
     human_clips,
+    synth,
 )
 
 from voicecoach import commands  # noqa: E402
@@ -63,7 +64,7 @@ def build(split: str, quick: bool, cache: Path, human_only: bool = False) -> lis
     voices = {"report": REPORT_VOICES, "tune": TUNE_VOICES, "all": TUNE_VOICES + REPORT_VOICES}[split]
     if quick:
         voices = voices[:2]
-    synthetic = [] if human_only else espeak_clips(cache, voices, split)
+    synthetic = [] if human_only else espeak_clips(cache, voices, split) + idle_clips(cache, voices, split)
     clips = []
     for cond in CONDITIONS:
         if quick and cond not in ("clean", "noise6"):
@@ -76,6 +77,47 @@ def build(split: str, quick: bool, cache: Path, human_only: bool = False) -> lis
                 clips.append({**c, "condition": cond, "samples": apply(c["samples"], cond, rng, i),
                               "speech_end": LEAD_S + len(c["samples"]) / RATE})
     return clips
+
+
+def idle_clips(cache: Path, voices: list[tuple[str, int, int]], split: str) -> list[dict]:
+    """`serve`'s start phrases ("start hips", "coach, start hips") for every routine, in espeak voices."""
+    from voicecoach.serve import WAKE_WORD, build_menu
+
+    out = []
+    for item in build_menu().items:
+        for v in voices:
+            for text in (f"start {item.say}", f"{WAKE_WORD}, start {item.say}"):
+                out.append({"source": "idle-start", "text": text, "expected": item.name,
+                            "speaker": f"espeak:{v[0]}", "split": split, "samples": synth(text, *v, cache)})
+    return out
+
+
+def idle_pass(engine: str, clips: list) -> dict:
+    """`serve`'s idle listening: its start phrases right, and false starts per hour of other talk."""
+    from voicecoach.serve import build_menu
+    from voicecoach.voice.engines import choose
+
+    menu = build_menu()
+    recognizer = choose(engine, phrases=menu.phrases()).recognizer
+    runner = ClipRunner(recognizer)
+    right = total = false_starts = 0
+    talk_s = 0.0
+    for c in clips:
+        idle = c["source"] == "idle-start"
+        if not (idle or c["condition"] in ("clean", "noise12") and c["source"] in ("human", "coach")):
+            continue
+        started = []
+        for h in runner.run(c["samples"], tail_s=0.0):
+            match = menu.match(h.text)
+            if match is not None and match[0] == "start":
+                started.append(match[1].name)
+        if idle:
+            total += 1
+            right += started == [c["expected"]]
+        else:
+            talk_s += len(c["samples"]) / RATE - LEAD_S
+            false_starts += bool(started)
+    return {"right": right, "total": total, "false_starts": false_starts, "talk_s": talk_s}
 
 
 # -- one engine, in a child process -----------------------------------------------
@@ -126,6 +168,9 @@ def worker(engine: str, corpus_file: str, tuning: str | None = None) -> dict:
     verbose = bool(os.environ.get("BENCH_VERBOSE"))  # every miss and false firing, on stderr
     outcomes = []
     for c in clips:
+        if c["source"] == "idle-start":  # heard in the idle pass below
+            outcomes.append({"heard": [], "compute": None})
+            continue
         before = len(decide_s)
         heard = runner.run(c["samples"], tail_s=0.0)
         compute = decide_s[before] if len(decide_s) > before else None
@@ -150,7 +195,9 @@ def worker(engine: str, corpus_file: str, tuning: str | None = None) -> dict:
             heard = runner.run(c["samples"], tail_s=0.0)
             numbers.append((i, [(h.command.name, h.command.value) for h in heard]))
     recognizer.listen_for_numbers(False)
+    idle = idle_pass(engine, clips) if any(c["source"] == "idle-start" for c in clips) else None
     return {"engine": getattr(recognizer, "name", engine), "note": note, "outcomes": outcomes, "answers": answers,
+            "idle": idle,
             "numbers": numbers, "load_s": load_s, "cpu_silence": cpu_silence, "cpu_talking": cpu_talking,
             "maxrss_mb": engine_mb}
 
@@ -220,6 +267,15 @@ def summarize(clips: list[dict], result: dict) -> tuple[list[tuple[str, str, str
             figures[f"{source} {cond}"] = value
             rows.append((f"{label}, {cond}", f"{value:6.1%} (n={len(sel)})",
                          verdict(key, value, False) if key else ""))
+    idle = result.get("idle")
+    if idle and idle["total"]:
+        figures["serve start right"] = idle["right"] / idle["total"]
+        figures["serve false starts per hour"] = idle["false_starts"] / max(idle["talk_s"], 1e-9) * 3600
+        rows.append(("serve: start phrases right (espeak, clean and far)",
+                     f"{figures['serve start right']:6.1%} (n={idle['total']})", ""))
+        rows.append(("serve: false starts per hour of other talk",
+                     f"{figures['serve false starts per hour']:.1f} ({idle['false_starts']} in "
+                     f"{idle['talk_s'] / 60:.0f} min of human words and coach lines, clean and 12 dB)", ""))
     said = [(clips[i], o) for i, o in result["numbers"]]
     if said:
         ok = sum(1 for c, o in said if o == [["number", commands.NUMBER_WORDS.index(c["text"])]])

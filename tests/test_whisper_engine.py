@@ -145,3 +145,21 @@ def test_yes_and_no_are_heard_only_while_a_question_is_open(recognizer, runner, 
         assert [h.command.name for h in runner.run(yes)] == ["yes"]
     finally:
         recognizer.listen_for_answers(False)
+
+
+@needs_espeak
+def test_a_name_whisper_spells_otherwise_is_found_by_scoring_the_phrases_near_it(tmp_path):
+    # Whisper writes "start step and bend"; the table's "start step and band" fits the audio.
+    table = {"start step and band": "resume", "start hips": "resume", "start the": "resume"}
+    recognizer = CommandWhisperRecognizer(phrases=table)
+    runner = ClipRunner(recognizer)
+    heard = runner.run(speech_clip("start step and band", tmp_path)[0])
+    assert [h.text for h in heard] == ["start step and band"]
+    # A phrase that is only the beginning of what was said is not taken for it.
+    assert runner.run(speech_clip("start the music", tmp_path)[0]) == []
+
+
+@needs_espeak
+def test_a_command_inside_a_longer_sentence_is_not_taken(runner, tmp_path):
+    for text in ("next one please", "stop it now", "pause the music"):
+        assert runner.run(speech_clip(text, tmp_path)[0]) == [], text

