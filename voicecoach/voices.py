@@ -23,7 +23,10 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from voicecoach.config import Config
 
 BUNDLED_VOICE = "en_US-joe-medium"
 CHUNK = 1 << 16
@@ -301,17 +304,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 TEST_SENTENCE = "Hello. This is your coach. Ten to fifteen reps, slowly."
 
 
-def speak_test_sentence(config: object, sentence: str = TEST_SENTENCE) -> tuple[bool, str]:
+def speak_test_sentence(config: Config, sentence: str = TEST_SENTENCE) -> tuple[bool, str]:
     """Say `sentence` with the configured speaker and voice, as a session would; (worked, what
     happened) for `voicecoach doctor`.  A voice that cannot load says why and which was used."""
     from voicecoach.voice.devices import AudioUnavailable
     from voicecoach.voice.speakers import AudioSpeaker, make_speaker
 
-    speech = config.speech  # type: ignore[attr-defined]
+    speech = config.speech
     try:
         speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate, volume=speech.volume,
-                               device=config.audio.output_device,  # type: ignore[attr-defined]
-                               data_folder=config.data.folder)  # type: ignore[attr-defined]
+                               device=config.audio.output_device, data_folder=config.data.folder)
     except AudioUnavailable as exc:
         return False, str(exc)
     try:
