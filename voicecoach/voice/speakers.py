@@ -83,6 +83,7 @@ class AudioSpeaker(Speaker):
         self._ahead_idle = threading.Event()
         self._ahead_idle.set()
         self._ahead_thread: threading.Thread | None = None
+        self._feeders: list[threading.Thread] = []
         self._closed = False
 
     @property
@@ -109,14 +110,15 @@ class AudioSpeaker(Speaker):
             more=not last,
         )
         if not last:
-            threading.Thread(target=self._feed, args=(clip, pieces), name="speech-pieces",
-                             daemon=True).start()
+            feeder = threading.Thread(target=self._feed, args=(clip, pieces), name="speech-pieces", daemon=True)
+            self._feeders = [t for t in self._feeders if t.is_alive()] + [feeder]
+            feeder.start()
 
     def _feed(self, clip: object, pieces: Iterator[tuple[Audio, bool]]) -> None:
         """Render the rest of a text while its start plays, adding each piece as it is ready."""
         try:
             for audio, last in pieces:
-                if not self.player.extend(clip, audio.samples, last):
+                if self._closed or not self.player.extend(clip, audio.samples, last):
                     return  # cut off or replaced: the rest is not wanted now
         except Exception:
             log.exception("rendering the rest of a sentence failed")
@@ -160,10 +162,14 @@ class AudioSpeaker(Speaker):
         return self.player.wait(timeout)
 
     def close(self) -> None:
+        # Every rendering thread is let finish its piece and stop before the process can exit:
+        # onnxruntime aborts the process if the interpreter shuts down in the middle of a render.
         self._closed = True
         self._ahead.put(None)
-        if self._ahead_thread is not None:
-            self._ahead_thread.join(timeout=10)  # at most one piece still rendering
+        self.player.stop()
+        for thread in [*self._feeders, self._ahead_thread]:
+            if thread is not None:
+                thread.join(timeout=10)  # at most one piece still rendering
         self.player.close()
         self.tts.close()
 
