@@ -1,13 +1,13 @@
 """Piper: a natural neural voice, rendered offline by onnxruntime inside this process.
 
-A sentence takes about a seventh of its own length to render on a 2-core x86-64 and
-somewhat under its length on a Raspberry Pi 4, so `Tts` renders Piper's output piece by
-piece (`piece_wise`) and a long sentence starts playing after its first clause.
+A sentence takes about a tenth of its own length to render on a 2-core x86-64, and more on
+a Raspberry Pi, so `Tts` renders Piper's output piece by piece (`piece_wise`) and a long
+sentence starts playing after its first clause.
 
 onnxruntime runs the network on the calling thread (one intra-op thread): the other core
-stays free for the recognizer, and a render is plain Python-visible work that `Tts`'s lock
-serializes.  Only basic graph optimizations are applied: the full set makes loading the
-voice take three times as long for no faster rendering.
+stays free for the recognizer, and `Tts`'s lock serializes renders.  Only basic graph
+optimizations are applied: the full set made loading the voice slower here and rendering no
+faster.
 """
 
 from __future__ import annotations
