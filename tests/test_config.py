@@ -35,7 +35,7 @@ def test_defaults_are_the_documented_pi_friendly_values() -> None:
     assert config.audio.input_device is None and config.audio.output_device is None
     assert config.audio.gate_tail_seconds == 0.35
     assert (config.speech.engine, config.speech.speaker, config.speech.voice) == (
-        "auto", "pyttsx3", "en-us",
+        "auto", "auto", "en-us",
     )  # fmt: skip
     assert (config.speech.rate, config.speech.volume, config.speech.model) == (165, 1.0, None)
     coach = config.coach

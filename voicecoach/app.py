@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from voicecoach.plan import COUNT, TICK, Plan, PlanSettings
+from voicecoach.plan import Plan, PlanSettings
 from voicecoach.routine import Routine, Tempo, find_routine
 from voicecoach.runner import EventLog, InputRecovery, Record, Runner, Writer
 from voicecoach.session import Session, SessionOptions
@@ -204,8 +204,9 @@ def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
         from voicecoach.voice.microphone import SoundDeviceSource
 
         gate = SpokenGate(tail=config.audio.gate_tail_seconds)
-        speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate,
-                               volume=speech.volume, device=config.audio.output_device, gate=gate)
+        speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate, volume=speech.volume,
+                               device=config.audio.output_device, gate=gate, data_folder=config.data.folder)
+        notes += getattr(speaker, "notes", [])
         recognizer, engine_notes, spoken = open_engine(speech.engine, speech.model, config)
         notes += engine_notes
         if recognizer is None:
@@ -381,12 +382,12 @@ def step_up_offer(store: Any, routine: Routine, targets: dict[str, int] | None =
 
 
 def prepare_phrases(plan: Plan) -> list[str]:
-    """Counts and countdowns, rendered before the session so each starts exactly when due."""
+    """Every cue of the plan, once, in the order it is first due: rendered ahead (in that order,
+    while the session runs) so counts start exactly when due and no sentence waits for its audio."""
     phrases: dict[str, None] = {}
     for block in plan.blocks:
         for cue in block.cues:
-            if cue.kind in (COUNT, TICK):
-                phrases.setdefault(cue.text, None)
+            phrases.setdefault(cue.text, None)
     return list(phrases)
 
 

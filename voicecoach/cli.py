@@ -35,6 +35,7 @@ PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
     "recognize": ("voicecoach.recognize", "recognize commands in WAV files"),
     "devices": ("voicecoach.voice.devices", "list audio devices"),
     "models": ("voicecoach.models", "list, download or locate speech models"),
+    "voices": ("voicecoach.voices", "list the installed Piper voices"),
     "doctor": ("voicecoach.doctor", "check this machine and say what is wrong"),
     "config": ("voicecoach.config", "print the effective configuration"),
     "history": ("voicecoach.history_report", "show past sessions"),
@@ -114,7 +115,7 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--engine", choices=ENGINE_CHOICES, help="speech recognizer")
     p.add_argument("--model", metavar="DIR", help="vosk model folder")
-    p.add_argument("--speaker", choices=["pyttsx3", "espeak-ng", "print"], help="speech output")
+    p.add_argument("--speaker", choices=["auto", "piper", "pyttsx3", "espeak-ng", "print"], help="speech output")
     p.add_argument("--input-device", metavar="NAME|INDEX", help="microphone")
     p.add_argument("--output-device", metavar="NAME|INDEX", help="speaker")
     p.add_argument("--no-checkins", action="store_true", help="don't ask about knee pain before and after")
@@ -258,6 +259,10 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
+    if words[:3] == ["models", "download", "voice"]:  # voices live in their own module
+        from voicecoach.voices import download_main
+
+        return download_main(words[3:])
     parser = build_parser(next((w for w in words if not w.startswith("-")), ""))
     args = parser.parse_args(argv)
     if not args.command:

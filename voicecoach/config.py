@@ -25,7 +25,7 @@ from typing import Any
 from voicecoach import paths
 from voicecoach.voice.engines import ENGINE_CHOICES as ENGINES
 
-SPEAKERS = ("pyttsx3", "espeak-ng", "print")
+SPEAKERS = ("auto", "piper", "pyttsx3", "espeak-ng", "print")
 
 # A device is "the system default", a name substring, or a PortAudio index.
 Device = str | int | None
@@ -64,12 +64,16 @@ class SpeechSettings:
     models folder (see `voicecoach models path`), or the installed Whisper tiny.en.
     Default: empty."""
 
-    speaker: str = "pyttsx3"
-    """How speech is rendered: "pyttsx3" (libespeak-ng), "espeak-ng" (the command) or
-    "print" (text only, no sound). Default: "pyttsx3"."""
+    speaker: str = "auto"
+    """How speech is rendered: "auto" (Piper when it is installed and its voice loads, else
+    pyttsx3), "piper" (a natural neural voice; falls back to pyttsx3, saying why),
+    "pyttsx3" (libespeak-ng), "espeak-ng" (the command) or "print" (text only, no sound).
+    Default: "auto"."""
 
     voice: str = "en-us"
-    """espeak-ng voice name, as listed by `espeak-ng --voices`. Default: "en-us"."""
+    """The voice: a Piper voice name from `voicecoach voices` (e.g. "en_US-joe-medium") for
+    Piper, where anything else means the bundled voice; an espeak-ng voice name from
+    `espeak-ng --voices` for pyttsx3 and espeak-ng. Default: "en-us"."""
 
     rate: int = 165
     """Speaking rate (words per minute, 80-450). Default: 165."""

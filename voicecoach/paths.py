@@ -69,6 +69,11 @@ def models_dir(data: Path | str | None = None) -> Path:
     return data_dir(data) / MODELS_FOLDER
 
 
+def voices_dir(data: Path | str | None = None) -> Path:
+    """Where downloaded Piper voices go: `<data folder>/voices` (`data` as for `data_dir`)."""
+    return data_dir(data) / "voices"
+
+
 def source_models_dir() -> Path:
     """The models/ folder of a source checkout (next to the package; absent in a wheel)."""
     return Path(__file__).resolve().parent.parent / MODELS_FOLDER

@@ -5,7 +5,9 @@ The stream stays open for the whole session and plays silence between clips:
 opening a stream per phrase costs tens of milliseconds on ALSA (and up to two
 seconds on a PulseAudio null sink), which would make counts late and the gate's
 timing guesswork.  A new clip replaces the current one at the next audio block,
-so cutting speech off takes one block (~20 ms).
+so cutting speech off takes one block (~20 ms).  A clip can be played while the rest
+of it is still being rendered: `play(..., more=True)` and then `extend` until the last
+piece; if the device catches up meanwhile it plays silence, and the clip has not ended.
 
 Times come from PortAudio's DAC timestamps, converted to `time.monotonic()`:
 PortAudio's clock is not monotonic on ALSA (it is the wall clock), so each callback
@@ -40,7 +42,9 @@ class _Clip:
     samples: np.ndarray
     on_start: OnStart | None
     on_end: OnEnd | None
+    more: bool = False  # more samples are still to come (`Player.extend`)
     pos: int = 0
+    started: bool = False
     written_until: float = 0.0  # monotonic time the last written sample leaves the DAC
 
 
@@ -123,17 +127,23 @@ class Player:
                 outdata.fill(0)
                 return
             n = min(frames, len(clip.samples) - clip.pos)
-            chunk = clip.samples[clip.pos:clip.pos + n]
-            outdata[:n] = chunk[:, None]  # mono to every channel
+            if n > 0:
+                chunk = clip.samples[clip.pos:clip.pos + n]
+                outdata[:n] = chunk[:, None]  # mono to every channel
+                if not clip.started:
+                    clip.started = True
+                    started = clip
+                clip.pos += n
+                clip.written_until = block_start + n / self.rate
+                self._busy_until = clip.written_until
             outdata[n:] = 0
-            if clip.pos == 0:
-                started = clip
-            clip.pos += n
-            clip.written_until = block_start + n / self.rate
-            self._busy_until = clip.written_until
-            if clip.pos >= len(clip.samples):
+            if clip.pos >= len(clip.samples) and not clip.more:
                 self._clip = None
                 ended = clip
+                if not clip.started:  # every piece came out empty
+                    clip.started = True
+                    started = clip
+                    clip.written_until = block_start
         # Report outside our lock: the callbacks take the gate's lock.
         if started is not None and started.on_start is not None:
             started.on_start(block_start)
@@ -167,11 +177,12 @@ class Player:
 
     # -- what the speaker uses -------------------------------------------------
     def play(self, samples: np.ndarray, on_start: OnStart | None = None,
-             on_end: OnEnd | None = None) -> None:
+             on_end: OnEnd | None = None, more: bool = False) -> object:
         """Start playing `samples` (int16 mono at `self.rate`), cutting off the current clip.
 
         `on_start(t)` and `on_end(t, cut_off)` receive monotonic times at which the
-        first and last samples leave the device; they run on the audio thread.
+        first and last samples leave the device; they run on the audio thread.  With
+        `more`, the clip goes on with what `extend` adds to it; the returned handle names it.
         """
         if not self._alive():
             reason = self.lost
@@ -180,16 +191,30 @@ class Player:
             except AudioUnavailable as exc:
                 raise AudioUnavailable(f"{reason}; reopening failed: {exc}") from exc
         self._end_current(cut_off=True)
-        clip = _Clip(np.ascontiguousarray(samples, dtype=np.int16), on_start, on_end)
-        if len(clip.samples) == 0:
+        clip = _Clip(np.ascontiguousarray(samples, dtype=np.int16), on_start, on_end, more)
+        if len(clip.samples) == 0 and not more:
             now = time.monotonic()
             if on_start:
                 on_start(now)
             if on_end:
                 on_end(now, False)
-            return
+            return clip
         with self._lock:
             self._clip = clip
+        return clip
+
+    def extend(self, handle: object, samples: np.ndarray, last: bool) -> bool:
+        """Add `samples` to the end of the clip `play` returned as `handle`; `last` says no
+        more will come.  False (and nothing added) if that clip was cut off or replaced."""
+        more = np.ascontiguousarray(samples, dtype=np.int16)
+        with self._lock:
+            clip = self._clip
+            if clip is not handle or clip is None:
+                return False
+            if len(more):
+                clip.samples = np.concatenate([clip.samples, more])
+            clip.more = not last
+        return True
 
     def stop(self) -> None:
         """Cut off the current clip (what is already in the device buffer still plays)."""
@@ -200,7 +225,7 @@ class Player:
             clip, self._clip = self._clip, None
         if clip is None:
             return
-        if clip.pos == 0:
+        if not clip.started:
             # Never reached the device: it ends where it would have started.
             if clip.on_end:
                 clip.on_end(time.monotonic(), cut_off)

@@ -27,13 +27,14 @@ import time
 import wave
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from voicecoach.voice.devices import AudioUnavailable
 from voicecoach.voice.resample import resample, to_int16
+from voicecoach.voice.speech_text import number_word, speakable, split_pieces
 from voicecoach.voice.wavfile import WavError, decode_wav, wav_bytes
 
 DEFAULT_VOICE = "en-us"
@@ -45,6 +46,13 @@ DEFAULT_VOLUME = 1.0
 # ~0.35 s trailing pause.
 _SILENCE_LEVEL = 64
 _KEEP_SILENCE = 0.02  # seconds kept at each end, so the cut never clicks
+# Pauses put back between the pieces of a text rendered piece by piece (seconds): what a
+# speaker leaves after a full stop, and after a comma.
+SENTENCE_GAP = 0.3
+CLAUSE_GAP = 0.12
+
+__all__ = ["Audio", "Renderer", "Tts", "TtsError", "VoiceSettings", "count_phrases", "make_renderer",
+           "number_word", "parse_wav", "trim_silence"]
 
 
 class TtsError(AudioUnavailable):
@@ -83,6 +91,9 @@ class Renderer(ABC):
     """One text-to-speech backend: text in, audio out.  Not thread-safe; `Tts` locks."""
 
     name: str
+    piece_wise: bool = False
+    """Render a long text a sentence (or clause) at a time, so playing can start after the
+    first piece: for engines that take a noticeable fraction of the speech's length."""
 
     @abstractmethod
     def render(self, text: str) -> Audio:
@@ -263,12 +274,25 @@ def make_renderer(backend: str, settings: VoiceSettings = VoiceSettings()) -> Re
     raise ValueError(f"unknown speech backend {backend!r} (use pyttsx3 or espeak-ng)")
 
 
+@dataclass
+class _Job:
+    """A text being rendered piece by piece; whoever asks for the next piece renders it."""
+
+    texts: list[tuple[str, bool]]
+    audio: list[Audio] = field(default_factory=list)
+    busy: bool = False
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+
 class Tts:
     """A renderer plus a cache: each distinct phrase is rendered once.
 
     Audio comes back trimmed of edge silence, scaled by the volume and converted to
     `out_rate` (the output device's rate) when one is set, so a cached count word
-    is ready to hand to the device as is.  Thread-safe.
+    is ready to hand to the device as is.  Text is spelled out for speaking first
+    (`speech_text.speakable`).  Thread-safe: a phrase asked for by two threads at once
+    (one saying it, one rendering ahead) is rendered once, each piece by whichever
+    thread gets to it first.
     """
 
     def __init__(self, renderer: Renderer, volume: float = DEFAULT_VOLUME,
@@ -280,7 +304,12 @@ class Tts:
         self.max_entries = max_entries
         self._out_rate = out_rate
         self._cache: OrderedDict[str, Audio] = OrderedDict()
-        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()  # the cache and the jobs
+        self._engine = threading.Lock()  # the renderer, which is not thread-safe
+        # Rendering ahead gives way to rendering for speech that is due now.
+        self._urgent = 0
+        self._urgent_done = threading.Condition(self._lock)
         self.hits = 0
         self.misses = 0
         self.render_seconds = 0.0
@@ -296,25 +325,92 @@ class Tts:
             if rate != self._out_rate:
                 self._out_rate = rate
                 self._cache.clear()
+                self._jobs.clear()
 
     def render(self, text: str) -> Audio:
         """The audio for `text`, from the cache when it was rendered before."""
+        parts = [audio for audio, _last in self.stream(text)]
+        return parts[0] if len(parts) == 1 else _concat(parts)
+
+    def stream(self, text: str, background: bool = False) -> Iterator[tuple[Audio, bool]]:
+        """The audio for `text` as it becomes ready: (piece, is_last) pairs.
+
+        A cached phrase is one piece.  With a piece-wise renderer a long text comes a
+        sentence or clause at a time, each followed by its pause, so it can start playing
+        while the rest renders; the whole is cached once its last piece is done.
+        `background` renders only while nothing is waiting to be said.
+        """
         key = " ".join(text.split())
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 self.hits += 1
-                return hit
-            self.misses += 1
-            t0 = time.monotonic()
-            audio = self._finish(self.renderer.render(key)) if key else Audio(
-                np.zeros(0, dtype=np.int16), self._out_rate or 22050)
-            self.render_seconds += time.monotonic() - t0
-            self._cache[key] = audio
-            while len(self._cache) > self.max_entries:
-                self._cache.popitem(last=False)
-            return audio
+            elif not key:
+                hit = Audio(np.zeros(0, dtype=np.int16), self._out_rate or 22050)
+            else:
+                job = self._jobs.get(key)
+                if job is None:
+                    self.misses += 1
+                    spoken = speakable(key)
+                    texts = split_pieces(spoken) if self.renderer.piece_wise else [(spoken, True)]
+                    job = self._jobs[key] = _Job(texts or [(spoken, True)])
+        if hit is not None:
+            yield hit, True
+            return
+        for i in range(len(job.texts)):
+            yield self._piece(key, job, i, background), i == len(job.texts) - 1
+
+    def _piece(self, key: str, job: _Job, i: int, background: bool) -> Audio:
+        with job.cond:
+            while i >= len(job.audio) and job.busy:
+                job.cond.wait()
+            if i < len(job.audio):
+                return job.audio[i]
+            job.busy = True
+        try:
+            audio = self._render_piece(job, i, background)
+        except BaseException:
+            with job.cond:
+                job.busy = False
+                job.cond.notify_all()
+            raise
+        with job.cond:
+            job.audio.append(audio)
+            job.busy = False
+            job.cond.notify_all()
+            complete = len(job.audio) == len(job.texts)
+        if complete:
+            with self._lock:
+                if self._jobs.get(key) is job:
+                    del self._jobs[key]
+                    self._cache[key] = _concat(job.audio)
+                    while len(self._cache) > self.max_entries:
+                        self._cache.popitem(last=False)
+        return audio
+
+    def _render_piece(self, job: _Job, i: int, background: bool) -> Audio:
+        text, ends_sentence = job.texts[i]
+        with self._lock:
+            if background:
+                while self._urgent:
+                    self._urgent_done.wait()
+            else:
+                self._urgent += 1
+        try:
+            with self._engine:
+                t0 = time.monotonic()
+                audio = self._finish(self.renderer.render(text))
+                self.render_seconds += time.monotonic() - t0
+        finally:
+            if not background:
+                with self._lock:
+                    self._urgent -= 1
+                    self._urgent_done.notify_all()
+        if i < len(job.texts) - 1:
+            gap = np.zeros(int((SENTENCE_GAP if ends_sentence else CLAUSE_GAP) * audio.rate), dtype=np.int16)
+            audio = Audio(np.concatenate([audio.samples, gap]), audio.rate)
+        return audio
 
     def prepare(self, phrases: Iterable[str]) -> None:
         """Render every phrase now, so saying it later costs nothing."""
@@ -340,20 +436,10 @@ class Tts:
         self.renderer.close()
 
 
-_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-         "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-         "seventeen", "eighteen", "nineteen")
-_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-
-
-def number_word(n: int) -> str:
-    """English words for 0-99, as the coach counts them."""
-    if not 0 <= n < 100:
-        raise ValueError("numbers 0-99 only")
-    if n < 20:
-        return _ONES[n]
-    tens, ones = divmod(n, 10)
-    return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
+def _concat(parts: list[Audio]) -> Audio:
+    if len(parts) == 1:
+        return parts[0]
+    return Audio(np.concatenate([p.samples for p in parts]), parts[0].rate)
 
 
 def count_phrases(up_to: int = 30) -> list[str]:
