@@ -245,6 +245,9 @@ def test_in_the_virtual_room_devices_speaker_and_microphone_are_checked(
     assert checks["output device"]["status"] == "ok", checks["output device"]
     assert checks["speaker test"]["status"] == "ok", checks["speaker test"]
     assert checks["speaker test"]["data"]["seconds"] > 1
+    # The default speaker (Piper's bundled voice) says a sentence too.
+    voice = checks["voice test"]
+    assert voice["status"] == "ok" and "said a sentence with piper" in voice["detail"], voice
     # Nothing plays into the room while the microphone listens: the doctor must notice.
     level = checks["microphone level"]
     assert level["status"] == "warn" and "silent" in level["detail"], level

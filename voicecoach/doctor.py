@@ -183,7 +183,8 @@ def check_espeak_binary(config: Config) -> Check:
 
 def check_libespeak(config: Config) -> Check:
     """libespeak-ng loads (pyttsx3 renders speech with it)."""
-    needed = config.speech.speaker == "pyttsx3"
+    # pyttsx3 renders with it, and it is what auto and piper fall back to.
+    needed = config.speech.speaker in ("pyttsx3", "auto", "piper")
     candidates = [ctypes.util.find_library("espeak-ng"), "libespeak-ng.so.1", "libespeak-ng.so"]
     errors = []
     for name in filter(None, candidates):
@@ -388,6 +389,23 @@ def speaker_test(state: _State) -> Check:
     )
 
 
+def voice_test(state: _State) -> Check:
+    """Say a sentence with the configured speaker and voice (Piper or its fallback), as a session would."""
+    name = "voice test"
+    if state.no_sound:
+        return Check(name, SKIP, "skipped (--no-sound)")
+    if state.sd is None or state.output_device is None:
+        return Check(name, SKIP, "skipped: no usable output device (see above)")
+    if state.config.speech.speaker not in ("auto", "piper"):
+        return Check(name, SKIP, f"skipped: the speaker is {state.config.speech.speaker} (tested above)")
+    from voicecoach.voices import speak_test_sentence
+
+    worked, said = speak_test_sentence(state.config)
+    if not worked:
+        return Check(name, FAIL, said, "run `voicecoach voices` to see the installed voices")
+    return Check(name, OK, f"{said}; did you hear it?", "if not: check the volume and [audio] output_device")
+
+
 def _in_thread(work: Callable[[], object], timeout: float) -> str:
     """Run audio I/O with a deadline: a stalled device must not hang the doctor."""
     errors: list[str] = []
@@ -573,6 +591,7 @@ def run_checks(
     report(check_device(state, "input"))
     report(check_device(state, "output"))
     report(speaker_test(state))
+    report(voice_test(state))
     report(mic_test(state))
     report(check_model(config))
     report(check_engine(config))

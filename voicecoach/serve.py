@@ -574,7 +574,8 @@ class Server:
         speech, audio = self.config.speech, self.config.audio
         gate = Gate(tail=audio.gate_tail_seconds)
         speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate, volume=speech.volume,
-                               device=audio.output_device, gate=gate, out=self.out)
+                               device=audio.output_device, gate=gate, out=self.out,
+                               data_folder=self.config.data.folder)
         try:
             source = SoundDeviceSource(device=audio.input_device)
         except BaseException:
