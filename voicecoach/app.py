@@ -270,6 +270,7 @@ class HistoryRecorder:
         self.targets: dict[int, int] = dict(targets or {})
         self.session_id: int | None = None
         self.pause_started: float | None = None
+        self.ended = False  # its session_end record was written
 
     def _ensure(self) -> int:
         if self.session_id is None:
@@ -329,6 +330,7 @@ class HistoryRecorder:
                                    note=record.get("exercise", ""))
         elif kind == "session_end":
             self.store.end_session(sid, outcome=record["outcome"], ended_at=now)
+            self.ended = True
 
 
 def current_targets(store: Any, routine: Routine) -> dict[str, int]:
@@ -390,6 +392,20 @@ def prepare_phrases(plan: Plan) -> list[str]:
     return list(phrases)
 
 
+def _close_voice(voice: Voice) -> None:
+    # The runner closes the listener when it runs; closing it again is harmless.
+    for close in (voice.speaker.close, getattr(voice.listener, "close", None)):
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+def _end_if_unfinished(store: Any, recorder: HistoryRecorder) -> None:
+    """A session stopped without its `session_end` record is ended as interrupted."""
+    if recorder.session_id is not None and not recorder.ended:
+        store.end_session(recorder.session_id, outcome="interrupted", ended_at=time.time())
+
+
 def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     err = sys.stderr
@@ -404,102 +420,102 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     plan = Plan(routine, plan_settings(args, plan_settings_from(loaded)))
     options = SessionOptions(checkins=bool(config.coach.pain_checkins))
 
-    store = None
-    resume_from: int | None = None
-    targets: dict[int, int] = {}
-    runner: Runner | None = None
-    if not args.no_history:
-        from voicecoach.history import default_db_path, open_durable
+    # Everything opened is closed in reverse order, however the session ends or fails to
+    # start (a bad --events path must not leave the microphone and the database open).
+    with contextlib.ExitStack() as stack:
+        store = None
+        resume_from: int | None = None
+        targets: dict[int, int] = {}
+        runner: Runner | None = None
+        if not args.no_history:
+            from voicecoach.history import default_db_path, open_durable
 
-        def unavailable(reason: str, kept: bool) -> None:
-            if kept:
-                print(f"I can't write the history file just now: {reason}. Your sets are kept in a "
-                      "journal beside it and saved there when it works again.", file=err, flush=True)
-                spoken = SPOKEN_KEPT
-            else:
-                print(f"I can't record this session: {reason}", file=err, flush=True)
-                spoken = "I can't record this session, but I'll coach you anyway."
-            # Hands-free nobody reads the terminal: say it too, before the start or as it happens.
-            if runner is None:
-                options.notices.append(spoken)
-            else:
-                runner.notify(spoken)
+            def unavailable(reason: str, kept: bool) -> None:
+                if kept:
+                    print(f"I can't write the history file just now: {reason}. Your sets are kept in a "
+                          "journal beside it and saved there when it works again.", file=err, flush=True)
+                    spoken = SPOKEN_KEPT
+                else:
+                    print(f"I can't record this session: {reason}", file=err, flush=True)
+                    spoken = "I can't record this session, but I'll coach you anyway."
+                # Hands-free nobody reads the terminal: say it too, before the start or as it happens.
+                if runner is None:
+                    options.notices.append(spoken)
+                else:
+                    runner.notify(spoken)
 
-        def saved(records: int) -> None:
-            if records:
-                print(f"The history file works again: {records} records from the journal are saved in it.",
-                      file=err, flush=True)
-            else:
-                print("Saved a session kept in the journal into the history file.", file=err, flush=True)
+            def saved(records: int) -> None:
+                if records:
+                    print(f"The history file works again: {records} records from the journal are saved in it.",
+                          file=err, flush=True)
+                else:
+                    print("Saved a session kept in the journal into the history file.", file=err, flush=True)
 
-        store = open_durable(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
-                             on_trouble=unavailable, on_saved=saved)
-        if store.recording and not args.fresh:
-            point = store.resume_point(routine.name, plan.set_keys())
-            if point is not None and point.next_set is not None:
-                options.resume_at = point.next_set
-                resume_from = point.session_id
-        if store.recording:
-            by_name = current_targets(store, routine)
-            targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
-            options.step_up = step_up_offer(store, routine, by_name)
+            store = open_durable(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
+                                 on_trouble=unavailable, on_saved=saved)
+            stack.callback(store.close)
+            if store.recording and not args.fresh:
+                point = store.resume_point(routine.name, plan.set_keys())
+                if point is not None and point.next_set is not None:
+                    options.resume_at = point.next_set
+                    resume_from = point.session_id
+            if store.recording:
+                by_name = current_targets(store, routine)
+                targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
+                options.step_up = step_up_offer(store, routine, by_name)
 
-    voice = open_voice(args, config, out)
-    tell_notes(voice, err)
-    if voice.mode == "audio":
-        voice.speaker.prepare(prepare_phrases(plan))
+        voice = open_voice(args, config, out)
+        stack.callback(_close_voice, voice)
+        tell_notes(voice, err)
+        if voice.mode == "audio":
+            voice.speaker.prepare(prepare_phrases(plan))
 
-    sinks: list[Callable[[Record], None]] = []
-    # The history before the event log: a set is stored before the log says it finished.
-    recorders: list[Callable[[Record], None]] = []
-    recorder = None
-    if store is not None:
-        recorder = HistoryRecorder(store, routine, len(plan.set_keys()), resume_from,
-                                   wait_for_resume_answer=options.resume_at is not None, targets=targets)
-        recorders.append(recorder)
-    log = None
-    if args.events:
-        try:
-            log = EventLog(args.events)
-        except OSError as exc:
-            raise UserError(f"cannot write the event log {args.events}: {exc.strerror or exc}") from None
-        recorders.append(log)
-    from voicecoach.view import make_view
-
-    view = make_view(getattr(args, "view", None) or "auto", out, text_mode=voice.mode == "text",
-                     time_scale=args.time_scale)
-    if view is not None:
-        sinks.append(view)
-
-    session = Session(plan, options)
-    # A step accepted in an earlier session stays: start from the current targets, not from
-    # the bottom of each range.
-    for e, target in targets.items():
-        rng = routine.exercises[e].reps or routine.exercises[e].hold_seconds
-        if rng is not None and target > rng.min:
-            session.targets[e] = target
-    runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks,
-                    writer=Writer(recorders) if recorders else None)
-    voice.attach(runner)
-
-    previous = {}
-    for sig, why in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
-        previous[sig] = signal.signal(sig, lambda *_a, why=why: runner.interrupt(why))
-    try:
-        outcome = runner.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        with contextlib.suppress(Exception):
-            voice.speaker.close()
+        sinks: list[Callable[[Record], None]] = []
+        # The history before the event log: a set is stored before the log says it finished.
+        recorders: list[Callable[[Record], None]] = []
+        recorder = None
         if store is not None:
-            if recorder is not None and recorder.session_id is not None and session.outcome is None:
-                store.end_session(recorder.session_id, outcome="interrupted", ended_at=time.time())
-            store.close()
-        if log is not None:
-            log.close()
-        if view is not None and hasattr(view, "close"):
-            view.close()
+            recorder = HistoryRecorder(store, routine, len(plan.set_keys()), resume_from,
+                                       wait_for_resume_answer=options.resume_at is not None, targets=targets)
+            recorders.append(recorder)
+            stack.callback(_end_if_unfinished, store, recorder)
+        log = None
+        if args.events:
+            try:
+                log = EventLog(args.events)
+            except OSError as exc:
+                raise UserError(f"cannot write the event log {args.events}: {exc.strerror or exc}") from None
+            recorders.append(log)
+            stack.callback(log.close)
+        from voicecoach.view import make_view
+        from voicecoach.voice.speakers import PrintSpeaker
+
+        view = make_view(getattr(args, "view", None) or "auto", out, text_mode=voice.mode == "text",
+                         time_scale=args.time_scale)
+        if view is not None:
+            sinks.append(view)
+            if hasattr(view, "close"):
+                stack.callback(view.close)
+            if voice.mode == "text" and hasattr(view, "printer") and isinstance(voice.speaker, PrintSpeaker):
+                # The coach's printed lines scroll above the panel instead of through it.
+                voice.speaker.out = view.printer(voice.speaker.out)
+
+        session = Session(plan, options)
+        # A step accepted in an earlier session stays: start from the current targets, not from
+        # the bottom of each range.
+        for e, target in targets.items():
+            rng = routine.exercises[e].reps or routine.exercises[e].hold_seconds
+            if rng is not None and target > rng.min:
+                session.targets[e] = target
+        runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks,
+                        writer=Writer(recorders) if recorders else None)
+        voice.attach(runner)
+
+        previous = {}
+        for sig, why in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
+            previous[sig] = signal.signal(sig, lambda *_a, why=why: runner.interrupt(why))
+            stack.callback(signal.signal, sig, previous[sig])
+        outcome = runner.run()
     if outcome == "interrupted":
         print("Session interrupted. Finished sets are saved; run the routine again to continue.",
               file=err, flush=True)

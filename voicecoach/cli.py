@@ -11,10 +11,12 @@ import importlib
 import json
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from voicecoach import __version__
+from voicecoach.commands import help_names
 from voicecoach.plan import Plan, PlanSettings, format_plan
 from voicecoach.routine import Routine, RoutineError, find_routine, list_routines, load_routine
 
@@ -25,10 +27,9 @@ examples:
   voicecoach run hips-for-knees --text         speech printed, commands typed
   voicecoach plan hips-for-knees               the whole script with times
   voicecoach check my-routine.yaml             validate a routine you wrote
-
-While a session runs, say (or type): next, back, repeat, done, more, pause, resume,
-skip, stop, slower, faster, status, help.
 """
+# The commands come from the one table (voicecoach/commands.py), wrapped like the lines above.
+EPILOG += "\n" + textwrap.fill("While a session runs, say (or type): " + ", ".join(help_names()) + ".", 90) + "\n"
 
 # Subcommands that live in their own modules: name -> (module, help).
 PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {

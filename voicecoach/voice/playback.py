@@ -44,6 +44,14 @@ class _Clip:
     written_until: float = 0.0  # monotonic time the last written sample leaves the DAC
 
 
+def with_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    """int16 `samples` made `gain_db` decibels louder, clipped to the int16 range."""
+    if gain_db == 0:
+        return np.ascontiguousarray(samples, dtype=np.int16)
+    louder = np.asarray(samples, dtype=np.float32) * np.float32(10 ** (gain_db / 20))
+    return np.clip(np.rint(louder), -32768, 32767).astype(np.int16)
+
+
 class Player:
     """An open output stream that plays one int16 mono clip at a time."""
 
@@ -53,6 +61,7 @@ class Player:
         self._preferred_rate = rate
         self._block_seconds = block_seconds
         self._latency = latency
+        self.gain_db = 0.0  # applied to every clip as it is queued (the "louder" command)
         self._lock = threading.Lock()
         self._clip: _Clip | None = None
         self._busy_until = 0.0
@@ -180,7 +189,7 @@ class Player:
             except AudioUnavailable as exc:
                 raise AudioUnavailable(f"{reason}; reopening failed: {exc}") from exc
         self._end_current(cut_off=True)
-        clip = _Clip(np.ascontiguousarray(samples, dtype=np.int16), on_start, on_end)
+        clip = _Clip(with_gain(samples, self.gain_db), on_start, on_end)
         if len(clip.samples) == 0:
             now = time.monotonic()
             if on_start:

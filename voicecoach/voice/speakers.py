@@ -87,6 +87,9 @@ class AudioSpeaker(Speaker):
         """Block until the current speech has finished (tests, end of session)."""
         return self.player.wait(timeout)
 
+    def set_gain_db(self, gain_db: float) -> None:
+        self.player.gain_db = gain_db
+
     def close(self) -> None:
         self.player.close()
         self.tts.close()
