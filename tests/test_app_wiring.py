@@ -3,6 +3,7 @@ them however it ends, even when the session cannot start (a bad --events path)."
 
 from __future__ import annotations
 
+import ast
 import io
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,11 @@ def test_a_bad_event_log_path_leaves_nothing_open(tmp_path, monkeypatch):
         app.run_session(args, io.StringIO())
     assert len(stores) == 1 and getattr(stores[0], "was_closed", False)
     assert voice.speaker.closed and voice.listener.closed
+
+
+def test_the_app_does_not_import_the_command_line():
+    # The doors (cli, serve) call the app; the app never calls back into a door.
+    tree = ast.parse(Path(app.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "voicecoach.cli" not in imported and "voicecoach.errors" in imported

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from voicecoach.plan import COUNT, TICK, Plan, PlanSettings
+from voicecoach.errors import UserError
+from voicecoach.plan import COUNT, TICK, Plan, PlanSettings, with_timings
 from voicecoach.routine import Routine, Tempo, find_routine
 from voicecoach.runner import EventLog, InputRecovery, Record, Runner, Writer
 from voicecoach.session import Session, SessionOptions
@@ -409,7 +410,6 @@ def _end_if_unfinished(store: Any, recorder: HistoryRecorder) -> None:
 def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     err = sys.stderr
-    from voicecoach.cli import UserError, plan_settings
 
     try:
         loaded = load_settings(args)
@@ -417,7 +417,8 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         raise UserError(str(exc)) from None
     config = loaded.config
     routine = find_routine(args.routine)
-    plan = Plan(routine, plan_settings(args, plan_settings_from(loaded)))
+    plan = Plan(routine, with_timings(plan_settings_from(loaded), rest_seconds=getattr(args, "rest", None),
+                                      ready_seconds=getattr(args, "ready", None)))
     options = SessionOptions(checkins=bool(config.coach.pain_checkins))
 
     # Everything opened is closed in reverse order, however the session ends or fails to

@@ -13,11 +13,11 @@ import signal
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 from voicecoach import __version__
 from voicecoach.commands import help_names
-from voicecoach.plan import Plan, PlanSettings, format_plan
+from voicecoach.errors import UserError
+from voicecoach.plan import Plan, PlanSettings, format_plan, with_timings
 from voicecoach.routine import Routine, RoutineError, find_routine, list_routines, load_routine
 
 EPILOG = """\
@@ -41,10 +41,6 @@ PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("voicecoach.history_report", "show past sessions"),
     "serve": ("voicecoach.serve", "wait hands-free and start a routine on \"start ...\""),
 }
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -138,16 +134,9 @@ def _positive_float(text: str) -> float:
 
 
 def plan_settings(args: argparse.Namespace, base: PlanSettings | None = None) -> PlanSettings:
-    settings = base or PlanSettings()
-    changes: dict[str, Any] = {}
-    if getattr(args, "rest", None) is not None:
-        changes["rest_seconds"] = args.rest
-    if getattr(args, "ready", None) is not None:
-        changes["ready_seconds"] = args.ready
-    if changes:
-        from dataclasses import replace
-        settings = replace(settings, **changes)
-    return settings
+    """`base` with this command line's --rest and --ready."""
+    return with_timings(base or PlanSettings(), rest_seconds=getattr(args, "rest", None),
+                        ready_seconds=getattr(args, "ready", None))
 
 
 # -- commands ---------------------------------------------------------------------------
