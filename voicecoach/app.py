@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from voicecoach import progression
 from voicecoach.errors import UserError
 from voicecoach.plan import COUNT, TICK, Plan, PlanSettings, with_timings
 from voicecoach.routine import Routine, Tempo, find_routine
@@ -29,8 +30,6 @@ from voicecoach.session import Session, SessionOptions
 from voicecoach.voice.base import Listener, Speaker
 from voicecoach.voice.gate import Gate
 
-STEP_UP_REPS = 1
-STEP_UP_SECONDS = 5
 # How long a write to the history waits for another program holding the file's lock before
 # the record goes to the journal instead.  Other writers are voicecoach's own and hold it for
 # milliseconds.  The wait is on the writer's thread, never the coach's.
@@ -335,52 +334,19 @@ class HistoryRecorder:
 
 
 def current_targets(store: Any, routine: Routine) -> dict[str, int]:
-    """Each exercise's current target (reps or hold seconds), by exercise name.
-
-    It is the target the exercise had in the newest session of this routine that did any of
-    its sets (the lowest of them, should an older record hold a set stretched with "more"),
-    kept within the routine's range; an exercise never done starts at the bottom of its range.
-    """
-    targets: dict[str, int] = {}
-    ranges: dict[str, Any] = {}
-    for ex in routine.exercises:
-        rng = ex.reps or ex.hold_seconds
-        assert rng is not None
-        ranges[ex.name] = rng
-    for summary in store.recent(50):
-        if summary["routine"] != routine.name or not summary["sets_done"]:
-            continue
-        found: dict[str, float] = {}
-        for s in store.session(summary["id"]).get("sets", []):
-            if s["exercise"] in ranges and s["exercise"] not in targets:
-                found[s["exercise"]] = min(found.get(s["exercise"], s["target"]), s["target"])
-        targets.update({name: int(t) for name, t in found.items()})
-        if len(targets) == len(ranges):
-            break
-    return {name: min(rng.max, max(rng.min, targets.get(name, rng.min))) for name, rng in ranges.items()}
+    """Each exercise's current target, by exercise name, from the history (the rule is
+    `progression.current_targets`)."""
+    sessions = (store.session(summary["id"]).get("sets", []) for summary in store.recent(50)
+                if summary["routine"] == routine.name and summary["sets_done"])
+    return progression.current_targets(routine, sessions)
 
 
 def step_up_offer(store: Any, routine: Routine, targets: dict[str, int] | None = None) -> dict[int, int]:
-    """New targets to offer, by exercise index, when the last two sessions hit every target.
-
-    The rule: the routine's last two workouts (a session and the sessions that resumed it)
-    each ended "finished", skipped nothing, had no pain stop, and did every planned set at
-    the current target (`current_targets`): the set's target was that target and it was done
-    in full.  Then each exercise below the top of its range is offered one more rep (reps) or
-    five more seconds (holds), capped at the top.
-    """
+    """New targets to offer, by exercise index, when the routine's last two workouts (a session
+    and the sessions that resumed it) each ended "finished", skipped nothing, had no pain stop,
+    and did every planned set in full at the current target (the rule is `progression.step_up`)."""
     targets = current_targets(store, routine) if targets is None else targets
-    if not store.completed_streak(routine.name, 2, targets=targets):
-        return {}
-    offer: dict[int, int] = {}
-    for e, ex in enumerate(routine.exercises):
-        rng = ex.reps or ex.hold_seconds
-        assert rng is not None
-        step = STEP_UP_REPS if ex.reps else STEP_UP_SECONDS
-        new = min(rng.max, int(targets[ex.name]) + step)
-        if new > targets[ex.name]:
-            offer[e] = new
-    return offer
+    return progression.step_up(routine, targets, store.completed_streak(routine.name, 2, targets=targets))
 
 
 def prepare_phrases(plan: Plan) -> list[str]:
@@ -504,10 +470,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         session = Session(plan, options)
         # A step accepted in an earlier session stays: start from the current targets, not from
         # the bottom of each range.
-        for e, target in targets.items():
-            rng = routine.exercises[e].reps or routine.exercises[e].hold_seconds
-            if rng is not None and target > rng.min:
-                session.targets[e] = target
+        session.targets.update(progression.raised_targets(routine, targets))
         runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks,
                         writer=Writer(recorders) if recorders else None)
         voice.attach(runner)

@@ -375,7 +375,8 @@ class LiveView:
         live, self._live = self._live, None
         if live is not None:
             live.stop()
-            self.console.print(self.renderable())
+            if not self.in_place:  # in place, the last drawing of the panel stays where it is
+                self.console.print(self.renderable())
 
 
 class _AbovePanel(io.TextIOBase):
