@@ -56,7 +56,9 @@ class Driver:
 
     def run_out(self, limit: float = 100_000.0) -> None:
         """Let the session run to its end with no more commands."""
-        while not self.session.finished:
+        for _ in range(100_000):  # a bound, so a session that never ends fails instead of hanging
+            if self.session.finished:
+                return
             due = self.session.next_due()
             if due is None:
                 self._take(self.session.input_closed(self.t))
@@ -64,6 +66,7 @@ class Driver:
             assert due < limit, "session did not end"
             self.t = max(self.t, due)
             self._take(self.session.tick(self.t))
+        raise AssertionError("session did not end")
 
     def texts(self, since: int = 0) -> list[str]:
         return [o.text for _, o in self.log[since:] if isinstance(o, Say)]

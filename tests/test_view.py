@@ -4,7 +4,9 @@ a person on the mat needs, the plain view writes a log line per event, and
 
 from __future__ import annotations
 
+import copy
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +51,18 @@ class Snapshots:
         self.state.apply(record, self.scale)
         key = record.get("text") if record["type"] == "say" else record["type"]
         if key not in self.after:  # the first occurrence of each sentence or event
-            self.after[str(key)] = (ViewState(**vars(self.state)), record["t"])
+            self.after[str(key)] = (copy.deepcopy(self.state), record["t"])
 
 
 def run_session(commands: list[tuple[float, Command, str]] = (), scale: float = 1.0,
-                sinks: list[Any] | None = None) -> Snapshots:
+                sinks: list[Any] | None = None, checkins: bool = False) -> Snapshots:
     """A whole mini session on a fake clock, with commands heard at the given times."""
     plan = Plan(load_routine(MINI), PlanSettings(ready_seconds=5))
     snaps = Snapshots(scale)
     clock = FakeClock()
     for at, command, text in commands:
         clock.schedule(at, ("heard", Heard(command, text, start=0.0, end=0.4, emitted=0.6, confidence=0.9)))
-    runner = Runner(CoachSession(plan, SessionOptions(checkins=False)), PrintSpeaker(io.StringIO()), QuietListener(),
+    runner = Runner(CoachSession(plan, SessionOptions(checkins=checkins)), PrintSpeaker(io.StringIO()), QuietListener(),
                     clock=clock, time_scale=scale, sinks=[snaps, *(sinks or [])])
     runner.run()
     return snaps
@@ -128,36 +130,93 @@ def test_commands_pause_and_more_show_up():
     assert "PAUSED" in text_of(render(snaps.after["paused"][0]))
 
 
-def test_more_during_a_hold_moves_the_countdown():
+def view_at(records: list[dict[str, Any]], t: float, scale: float = 1.0) -> ViewState:
+    """The view state after every record up to real time `t`."""
     state = ViewState()
-    for record in [
-        {"t": 0, "type": "session_start", "title": "T", "sets_planned": 1},
-        {"t": 1, "type": "set_started", "exercise": "Wall press", "exercise_index": 0, "set": 1, "sets": 1,
-         "side": None},
-        {"t": 1, "type": "say", "kind": "say", "text": "Set 1 of 1. Hold for 20 seconds, or up to 30 if you say "
-         "more. Get set.", "due": 1},
-        {"t": 5, "type": "say", "kind": "tick", "text": "10 seconds to go.", "due": 5},
-        {"t": 6, "type": "command", "name": "more", "heard": "more"},
-        {"t": 6, "type": "say", "kind": "reply", "text": "Keep going, up to 30."},
-    ]:
-        state.apply(record)
-    assert state.target == 30 and state.seconds_left(6) == 19
+    for record in records:
+        if record["t"] <= t:
+            state.apply(record, scale)
+    return state
+
+
+def shown_at(records: list[dict[str, Any]], t: float, scale: float = 1.0) -> str:
+    """What the panel shows at real time `t`."""
+    return text_of(render(view_at(records, t, scale), t, scale))
+
+
+# In the mini session the hold's "Hold." is said at 157.5 s and its clock starts at 158.6 s
+# (20 s, to 178.6 s); the rest after the second Lifts set runs from 76.6 s to 96.6 s.
+HOLD_FROM, HOLD_TO, REST_FROM, REST_TO = 158.608, 178.608, 76.631, 96.631
+
+
+def test_the_hold_counts_down_from_its_deadline_not_from_the_words(plain_run: Snapshots):
+    records = plain_run.records
+    assert view_at(records, 157.0).seconds_left(157.0) is None
+    assert "get set to hold" in shown_at(records, 157.0)
+    for t in (HOLD_FROM + 0.5, 165.0, 170.2, HOLD_TO - 0.5):
+        assert view_at(records, t).seconds_left(t) == math.ceil(HOLD_TO - t), t
+    assert big_text(str(math.ceil(HOLD_TO - 163.0)))[0] in shown_at(records, 163.0)
+    assert view_at(records, HOLD_TO + 0.5).seconds_left(HOLD_TO + 0.5) == 0
+
+
+def test_the_rest_counts_down_every_second(plain_run: Snapshots):
+    for t in (REST_FROM + 0.1, 80.0, 90.5, REST_TO - 0.1):
+        state = view_at(plain_run.records, t)
+        assert state.phase == "rest" and state.seconds_left(t) == math.ceil(REST_TO - t), t
+    assert "seconds of rest" in shown_at(plain_run.records, 85.0)
+
+
+def test_the_view_never_reads_the_coach_s_words():
+    # Every sentence reworded: the panel must not change.
+    def reworded(record: dict[str, Any]) -> dict[str, Any]:
+        return {**record, "text": "(reworded)"} if "text" in record else record
+
+    snaps = run_session()
+    plain = [reworded(r) for r in snaps.records]
+    for t in (33.0, 46.0, 55.0, 85.0, 160.0, 207.0, 230.0):
+        a, b = view_at(snaps.records, t), view_at(plain, t)
+        b.last_said = a.last_said
+        assert a == b, t
+        assert a.seconds_left(t) == b.seconds_left(t)
+
+
+def test_more_during_a_hold_moves_the_countdown():
+    snaps = run_session([(165.0, Command("more"), "more")])
+    state = view_at(snaps.records, 166.0)
+    assert (state.target, state.last_command) == (30, "more")
+    assert state.seconds_left(170.0) == math.ceil(HOLD_TO + 10 - 170.0)
 
 
 def test_a_question_stops_the_countdown_until_it_is_answered():
-    state = ViewState()
-    for record in [
-        {"t": 0, "type": "set_started", "exercise": "Wall press", "exercise_index": 0, "set": 1, "sets": 1},
-        {"t": 0, "type": "say", "kind": "say", "text": "Hold for 20 seconds. Get set.", "due": 0},
-        {"t": 5, "type": "say", "kind": "tick", "text": "10 seconds to go.", "due": 5},
-        {"t": 6, "type": "command", "name": "stop", "heard": "stop"},
-        {"t": 6, "type": "question", "kind": "stop"},
-    ]:
-        state.apply(record)
-    assert state.question == "stop" and state.seconds_left(9.0) == 9
-    assert "waiting for your answer" in text_of(render(state, 9.0))
-    state.apply({"t": 10, "type": "command", "name": "no", "heard": "no"})
-    assert state.question is None and state.seconds_left(10.0) == 9 and state.seconds_left(12.0) == 7
+    snaps = run_session([(165.0, Command("stop"), "stop"), (175.0, Command("no"), "no")])
+    state = view_at(snaps.records, 170.0)
+    assert state.question == "stop" and state.seconds_left(170.0) == math.ceil(HOLD_TO - 165.0)
+    assert "waiting for your answer" in shown_at(snaps.records, 170.0)
+    state = view_at(snaps.records, 176.0)
+    assert state.question is None and state.seconds_left(176.0) == math.ceil(HOLD_TO + 10 - 176.0)
+    assert "waiting for your answer" not in shown_at(snaps.records, 176.0)
+
+
+def test_an_unanswered_opening_question_does_not_freeze_the_panel():
+    # The pain check-in times out after 20 s; the intro then runs and the panel follows it.
+    snaps = run_session(checkins=True)
+    records = snaps.records
+    assert view_at(records, 5.0).question == "checkin_before"
+    assert "waiting for your answer" in shown_at(records, 5.0)
+    ready = next(r for r in records if r["type"] == "block_started" and r["kind"] == "ready")
+    t = ready["t"] + 2.5
+    state = view_at(records, t)
+    assert state.question is None and state.phase == "ready"
+    assert state.seconds_left(t) == math.ceil(ready["deadline"] - t) == 3
+    assert "waiting for your answer" not in shown_at(records, t)
+
+
+def test_pause_freezes_the_rest_and_resume_carries_on():
+    snaps = run_session([(80.0, Command("pause"), "pause"), (90.0, Command("resume"), "resume")])
+    for t in (81.0, 89.0):
+        assert view_at(snaps.records, t).seconds_left(t) == math.ceil(REST_TO - 80.0)
+    assert "PAUSED" in shown_at(snaps.records, 85.0)
+    assert view_at(snaps.records, 92.0).seconds_left(92.0) == math.ceil(REST_TO + 10 - 92.0)
 
 
 def test_panel_shows_exercise_set_side_count_and_last_command():
@@ -230,7 +289,8 @@ def test_make_view_picks_by_mode_terminal_and_text_mode():
     assert make_view("auto", Terminal(), text_mode=True) is None
     assert isinstance(make_view("auto", io.StringIO()), PlainView)
     assert isinstance(make_view("live", io.StringIO()), PlainView)
-    assert isinstance(make_view("live", Terminal(), text_mode=True), PlainView)
+    in_text = make_view("live", Terminal(), text_mode=True)
+    assert isinstance(in_text, LiveView) and in_text.in_place
     assert isinstance(make_view("plain", Terminal()), PlainView)
     live = make_view("auto", Terminal(), time_scale=0.5)
     assert isinstance(live, LiveView) and live.scale == 0.5
@@ -249,3 +309,16 @@ def test_live_view_draws_while_running_and_leaves_the_final_panel():
     view({"t": 500.0, "type": "spoken", "text": "Well done."})  # the last words finish playing later
     assert view._live is None and out.getvalue() == final
     view.close()  # closing twice is harmless
+
+
+def test_live_view_in_text_mode_shows_the_panel_with_the_coach_s_lines_above_it():
+    out = Terminal()
+    console = Console(file=out, width=70, force_terminal=True, color_system=None)
+    view = LiveView(console=console, refresh_per_second=20, in_place=True)
+    plan = Plan(load_routine(MINI), PlanSettings(ready_seconds=5))
+    runner = Runner(CoachSession(plan), PrintSpeaker(view.printer(out)), QuietListener(), clock=FakeClock(),
+                    sinks=[view])
+    runner.run()
+    shown = out.getvalue()
+    assert "coach: Welcome. This is Mini routine." in shown and "coach: Exercise 2 of 3: Wall press." in shown
+    assert "Session finished" in shown and "6 of 6 sets done" in shown

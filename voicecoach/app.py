@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from voicecoach.plan import Plan, PlanSettings
+from voicecoach import progression
+from voicecoach.errors import UserError
+from voicecoach.plan import Plan, PlanSettings, with_timings
 from voicecoach.routine import Routine, Tempo, find_routine
 from voicecoach.runner import EventLog, InputRecovery, Record, Runner, Writer
 from voicecoach.session import Session, SessionOptions
 from voicecoach.voice.base import Listener, Speaker
 from voicecoach.voice.gate import Gate
 
-STEP_UP_REPS = 1
-STEP_UP_SECONDS = 5
 # How long a write to the history waits for another program holding the file's lock before
 # the record goes to the journal instead.  Other writers are voicecoach's own and hold it for
 # milliseconds.  The wait is on the writer's thread, never the coach's.
@@ -271,6 +271,7 @@ class HistoryRecorder:
         self.targets: dict[int, int] = dict(targets or {})
         self.session_id: int | None = None
         self.pause_started: float | None = None
+        self.ended = False  # its session_end record was written
 
     def _ensure(self) -> int:
         if self.session_id is None:
@@ -330,55 +331,23 @@ class HistoryRecorder:
                                    note=record.get("exercise", ""))
         elif kind == "session_end":
             self.store.end_session(sid, outcome=record["outcome"], ended_at=now)
+            self.ended = True
 
 
 def current_targets(store: Any, routine: Routine) -> dict[str, int]:
-    """Each exercise's current target (reps or hold seconds), by exercise name.
-
-    It is the target the exercise had in the newest session of this routine that did any of
-    its sets (the lowest of them, should an older record hold a set stretched with "more"),
-    kept within the routine's range; an exercise never done starts at the bottom of its range.
-    """
-    targets: dict[str, int] = {}
-    ranges: dict[str, Any] = {}
-    for ex in routine.exercises:
-        rng = ex.reps or ex.hold_seconds
-        assert rng is not None
-        ranges[ex.name] = rng
-    for summary in store.recent(50):
-        if summary["routine"] != routine.name or not summary["sets_done"]:
-            continue
-        found: dict[str, float] = {}
-        for s in store.session(summary["id"]).get("sets", []):
-            if s["exercise"] in ranges and s["exercise"] not in targets:
-                found[s["exercise"]] = min(found.get(s["exercise"], s["target"]), s["target"])
-        targets.update({name: int(t) for name, t in found.items()})
-        if len(targets) == len(ranges):
-            break
-    return {name: min(rng.max, max(rng.min, targets.get(name, rng.min))) for name, rng in ranges.items()}
+    """Each exercise's current target, by exercise name, from the history (the rule is
+    `progression.current_targets`)."""
+    sessions = (store.session(summary["id"]).get("sets", []) for summary in store.recent(50)
+                if summary["routine"] == routine.name and summary["sets_done"])
+    return progression.current_targets(routine, sessions)
 
 
 def step_up_offer(store: Any, routine: Routine, targets: dict[str, int] | None = None) -> dict[int, int]:
-    """New targets to offer, by exercise index, when the last two sessions hit every target.
-
-    The rule: the routine's last two workouts (a session and the sessions that resumed it)
-    each ended "finished", skipped nothing, had no pain stop, and did every planned set at
-    the current target (`current_targets`): the set's target was that target and it was done
-    in full.  Then each exercise below the top of its range is offered one more rep (reps) or
-    five more seconds (holds), capped at the top.
-    """
+    """New targets to offer, by exercise index, when the routine's last two workouts (a session
+    and the sessions that resumed it) each ended "finished", skipped nothing, had no pain stop,
+    and did every planned set in full at the current target (the rule is `progression.step_up`)."""
     targets = current_targets(store, routine) if targets is None else targets
-    if not store.completed_streak(routine.name, 2, targets=targets):
-        return {}
-    offer: dict[int, int] = {}
-    for e, ex in enumerate(routine.exercises):
-        rng = ex.reps or ex.hold_seconds
-        assert rng is not None
-        step = STEP_UP_REPS if ex.reps else STEP_UP_SECONDS
-        new = min(rng.max, int(targets[ex.name]) + step)
-        if new > targets[ex.name]:
-            offer[e] = new
-    return offer
+    return progression.step_up(routine, targets, store.completed_streak(routine.name, 2, targets=targets))
 
 
 def prepare_phrases(plan: Plan) -> list[str]:
@@ -391,10 +360,23 @@ def prepare_phrases(plan: Plan) -> list[str]:
     return list(phrases)
 
 
+def _close_voice(voice: Voice) -> None:
+    # The runner closes the listener when it runs; closing it again is harmless.
+    for close in (voice.speaker.close, getattr(voice.listener, "close", None)):
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+def _end_if_unfinished(store: Any, recorder: HistoryRecorder) -> None:
+    """A session stopped without its `session_end` record is ended as interrupted."""
+    if recorder.session_id is not None and not recorder.ended:
+        store.end_session(recorder.session_id, outcome="interrupted", ended_at=time.time())
+
+
 def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     err = sys.stderr
-    from voicecoach.cli import UserError, plan_settings
 
     try:
         loaded = load_settings(args)
@@ -402,105 +384,103 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         raise UserError(str(exc)) from None
     config = loaded.config
     routine = find_routine(args.routine)
-    plan = Plan(routine, plan_settings(args, plan_settings_from(loaded)))
+    plan = Plan(routine, with_timings(plan_settings_from(loaded), rest_seconds=getattr(args, "rest", None),
+                                      ready_seconds=getattr(args, "ready", None)))
     options = SessionOptions(checkins=bool(config.coach.pain_checkins))
 
-    store = None
-    resume_from: int | None = None
-    targets: dict[int, int] = {}
-    runner: Runner | None = None
-    if not args.no_history:
-        from voicecoach.history import default_db_path, open_durable
+    # Everything opened is closed in reverse order, however the session ends or fails to
+    # start (a bad --events path must not leave the microphone and the database open).
+    with contextlib.ExitStack() as stack:
+        store = None
+        resume_from: int | None = None
+        targets: dict[int, int] = {}
+        runner: Runner | None = None
+        if not args.no_history:
+            from voicecoach.history import default_db_path, open_durable
 
-        def unavailable(reason: str, kept: bool) -> None:
-            if kept:
-                print(f"I can't write the history file just now: {reason}. Your sets are kept in a "
-                      "journal beside it and saved there when it works again.", file=err, flush=True)
-                spoken = SPOKEN_KEPT
-            else:
-                print(f"I can't record this session: {reason}", file=err, flush=True)
-                spoken = "I can't record this session, but I'll coach you anyway."
-            # Hands-free nobody reads the terminal: say it too, before the start or as it happens.
-            if runner is None:
-                options.notices.append(spoken)
-            else:
-                runner.notify(spoken)
+            def unavailable(reason: str, kept: bool) -> None:
+                if kept:
+                    print(f"I can't write the history file just now: {reason}. Your sets are kept in a "
+                          "journal beside it and saved there when it works again.", file=err, flush=True)
+                    spoken = SPOKEN_KEPT
+                else:
+                    print(f"I can't record this session: {reason}", file=err, flush=True)
+                    spoken = "I can't record this session, but I'll coach you anyway."
+                # Hands-free nobody reads the terminal: say it too, before the start or as it happens.
+                if runner is None:
+                    options.notices.append(spoken)
+                else:
+                    runner.notify(spoken)
 
-        def saved(records: int) -> None:
-            if records:
-                print(f"The history file works again: {records} records from the journal are saved in it.",
-                      file=err, flush=True)
-            else:
-                print("Saved a session kept in the journal into the history file.", file=err, flush=True)
+            def saved(records: int) -> None:
+                if records:
+                    print(f"The history file works again: {records} records from the journal are saved in it.",
+                          file=err, flush=True)
+                else:
+                    print("Saved a session kept in the journal into the history file.", file=err, flush=True)
 
-        store = open_durable(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
-                             on_trouble=unavailable, on_saved=saved)
-        if store.recording and not args.fresh:
-            point = store.resume_point(routine.name, plan.set_keys())
-            if point is not None and point.next_set is not None:
-                options.resume_at = point.next_set
-                resume_from = point.session_id
-        if store.recording:
-            by_name = current_targets(store, routine)
-            targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
-            options.step_up = step_up_offer(store, routine, by_name)
+            store = open_durable(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
+                                 on_trouble=unavailable, on_saved=saved)
+            stack.callback(store.close)
+            if store.recording and not args.fresh:
+                point = store.resume_point(routine.name, plan.set_keys())
+                if point is not None and point.next_set is not None:
+                    options.resume_at = point.next_set
+                    resume_from = point.session_id
+            if store.recording:
+                by_name = current_targets(store, routine)
+                targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
+                options.step_up = step_up_offer(store, routine, by_name)
 
-    voice = open_voice(args, config, out)
-    tell_notes(voice, err)
-    if voice.mode == "audio":
-        voice.speaker.prepare(prepare_phrases(plan))
+        voice = open_voice(args, config, out)
+        stack.callback(_close_voice, voice)
+        tell_notes(voice, err)
+        if voice.mode == "audio":
+            voice.speaker.prepare(prepare_phrases(plan))
 
-    sinks: list[Callable[[Record], None]] = []
-    # The history before the event log: a set is stored before the log says it finished.
-    recorders: list[Callable[[Record], None]] = []
-    recorder = None
-    if store is not None:
-        recorder = HistoryRecorder(store, routine, len(plan.set_keys()), resume_from,
-                                   wait_for_resume_answer=options.resume_at is not None, targets=targets)
-        recorders.append(recorder)
-    log = None
-    if args.events:
-        try:
-            log = EventLog(args.events)
-        except OSError as exc:
-            raise UserError(f"cannot write the event log {args.events}: {exc.strerror or exc}") from None
-        recorders.append(log)
-    from voicecoach.view import make_view
-
-    view = make_view(getattr(args, "view", None) or "auto", out, text_mode=voice.mode == "text",
-                     time_scale=args.time_scale)
-    if view is not None:
-        sinks.append(view)
-
-    session = Session(plan, options)
-    # A step accepted in an earlier session stays: start from the current targets, not from
-    # the bottom of each range.
-    for e, target in targets.items():
-        rng = routine.exercises[e].reps or routine.exercises[e].hold_seconds
-        if rng is not None and target > rng.min:
-            session.targets[e] = target
-    runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks,
-                    writer=Writer(recorders) if recorders else None)
-    voice.attach(runner)
-
-    previous = {}
-    for sig, why in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
-        previous[sig] = signal.signal(sig, lambda *_a, why=why: runner.interrupt(why))
-    try:
-        outcome = runner.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        with contextlib.suppress(Exception):
-            voice.speaker.close()
+        sinks: list[Callable[[Record], None]] = []
+        # The history before the event log: a set is stored before the log says it finished.
+        recorders: list[Callable[[Record], None]] = []
+        recorder = None
         if store is not None:
-            if recorder is not None and recorder.session_id is not None and session.outcome is None:
-                store.end_session(recorder.session_id, outcome="interrupted", ended_at=time.time())
-            store.close()
-        if log is not None:
-            log.close()
-        if view is not None and hasattr(view, "close"):
-            view.close()
+            recorder = HistoryRecorder(store, routine, len(plan.set_keys()), resume_from,
+                                       wait_for_resume_answer=options.resume_at is not None, targets=targets)
+            recorders.append(recorder)
+            stack.callback(_end_if_unfinished, store, recorder)
+        log = None
+        if args.events:
+            try:
+                log = EventLog(args.events)
+            except OSError as exc:
+                raise UserError(f"cannot write the event log {args.events}: {exc.strerror or exc}") from None
+            recorders.append(log)
+            stack.callback(log.close)
+        from voicecoach.view import make_view
+        from voicecoach.voice.speakers import PrintSpeaker
+
+        view = make_view(getattr(args, "view", None) or "auto", out, text_mode=voice.mode == "text",
+                         time_scale=args.time_scale)
+        if view is not None:
+            sinks.append(view)
+            if hasattr(view, "close"):
+                stack.callback(view.close)
+            if voice.mode == "text" and hasattr(view, "printer") and isinstance(voice.speaker, PrintSpeaker):
+                # The coach's printed lines scroll above the panel instead of through it.
+                voice.speaker.out = view.printer(voice.speaker.out)
+
+        session = Session(plan, options)
+        # A step accepted in an earlier session stays: start from the current targets, not from
+        # the bottom of each range.
+        session.targets.update(progression.raised_targets(routine, targets))
+        runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks,
+                        writer=Writer(recorders) if recorders else None)
+        voice.attach(runner)
+
+        previous = {}
+        for sig, why in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
+            previous[sig] = signal.signal(sig, lambda *_a, why=why: runner.interrupt(why))
+            stack.callback(signal.signal, sig, previous[sig])
+        outcome = runner.run()
     if outcome == "interrupted":
         print("Session interrupted. Finished sets are saved; run the routine again to continue.",
               file=err, flush=True)

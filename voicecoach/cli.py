@@ -11,11 +11,13 @@ import importlib
 import json
 import signal
 import sys
+import textwrap
 from pathlib import Path
-from typing import Any
 
 from voicecoach import __version__
-from voicecoach.plan import Plan, PlanSettings, format_plan
+from voicecoach.commands import help_names
+from voicecoach.errors import UserError
+from voicecoach.plan import Plan, PlanSettings, format_plan, with_timings
 from voicecoach.routine import Routine, RoutineError, find_routine, list_routines, load_routine
 
 EPILOG = """\
@@ -25,10 +27,9 @@ examples:
   voicecoach run hips-for-knees --text         speech printed, commands typed
   voicecoach plan hips-for-knees               the whole script with times
   voicecoach check my-routine.yaml             validate a routine you wrote
-
-While a session runs, say (or type): next, back, repeat, done, more, pause, resume,
-skip, stop, slower, faster, status, help.
 """
+# The commands come from the one table (voicecoach/commands.py), wrapped like the lines above.
+EPILOG += "\n" + textwrap.fill("While a session runs, say (or type): " + ", ".join(help_names()) + ".", 90) + "\n"
 
 # Subcommands that live in their own modules: name -> (module, help).
 PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
@@ -41,10 +42,6 @@ PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("voicecoach.history_report", "show past sessions"),
     "serve": ("voicecoach.serve", "wait hands-free and start a routine on \"start ...\""),
 }
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -138,16 +135,9 @@ def _positive_float(text: str) -> float:
 
 
 def plan_settings(args: argparse.Namespace, base: PlanSettings | None = None) -> PlanSettings:
-    settings = base or PlanSettings()
-    changes: dict[str, Any] = {}
-    if getattr(args, "rest", None) is not None:
-        changes["rest_seconds"] = args.rest
-    if getattr(args, "ready", None) is not None:
-        changes["ready_seconds"] = args.ready
-    if changes:
-        from dataclasses import replace
-        settings = replace(settings, **changes)
-    return settings
+    """`base` with this command line's --rest and --ready."""
+    return with_timings(base or PlanSettings(), rest_seconds=getattr(args, "rest", None),
+                        ready_seconds=getattr(args, "ready", None))
 
 
 # -- commands ---------------------------------------------------------------------------

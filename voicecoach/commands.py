@@ -10,25 +10,84 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Canonical name -> (spoken phrases, one-line description for help).
-# The first phrase of each entry is the one the coach teaches in its help text.
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command: what to say for it, what it does, and when it applies."""
+
+    name: str
+    phrases: tuple[str, ...]
+    """Every phrase that means it; the first is the one help teaches."""
+    does: str
+    """What it does, for the README's table."""
+    while_paused: bool = False
+    """Works while paused without resuming the clock (the others resume it first)."""
+    answers: bool = False
+    """An answer to a question: listened for only while one is open."""
+    in_help: bool = True
+    """Named in the spoken help and the CLI's epilog."""
+    shown_as: str = ""
+    """How the README's table shows the phrases when not "first (the others)"."""
+
+    def label(self) -> str:
+        """The README's "say" cell."""
+        if self.shown_as:
+            return self.shown_as
+        first, *others = self.phrases
+        label = f"{first} ({', '.join(others)})" if others else first
+        return re.sub(r"\bi\b", "I", label)
+
+
+# The one table of commands.  The spoken help, the CLI's epilog, the recognizers'
+# grammars and the README's table are all built from it.
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("next", ("next", "ready", "next one", "move on"),
+                'go on to the next step; during a set it ends the set, like "done"'),
+    CommandSpec("back", ("back", "previous", "go back"),
+                "restart the current step if it has run for more than 3 seconds, else go to the previous "
+                "step (exercise introduction or set), across exercises too"),
+    CommandSpec("repeat", ("repeat", "say again", "again", "say that again"),
+                "say the last instruction again; while getting into position, read the steps again",
+                while_paused=True),
+    CommandSpec("done", ("done", "finished", "i'm done", "that's it"),
+                "I finished this set or hold now; it is recorded with what you did"),
+    CommandSpec("more", ("more", "keep going", "one more"),
+                "during a set, keep counting to the top of its range (10-15 reps count to 10 unless you "
+                "say more)"),
+    CommandSpec("pause", ("pause", "wait", "hold on"),
+                "stop the clock; nothing is said until you resume", while_paused=True),
+    CommandSpec("resume", ("resume", "continue", "go", "start"),
+                "carry on after a pause; while getting into position, start now"),
+    CommandSpec("skip", ("skip", "skip this", "skip exercise"), "skip this exercise"),
+    CommandSpec("stop", ("stop", "quit", "end session"),
+                'stop at once and ask: "yes" ends the session with a summary, "no" carries on',
+                while_paused=True),
+    CommandSpec("slower", ("slower", "slow down"),
+                "count a quarter more slowly, for this and later sets", while_paused=True),
+    CommandSpec("faster", ("faster", "speed up"),
+                "count a quarter more quickly, for this and later sets", while_paused=True),
+    CommandSpec("louder", ("louder", "volume up"),
+                "speak 3 dB louder for the rest of the session", while_paused=True),
+    CommandSpec("status", ("status", "where am i", "how many left"),
+                "exercise, set, side, count or seconds to go, exercises left", while_paused=True),
+    CommandSpec("help", ("help", "what can i say"), "the list of commands", while_paused=True),
+    CommandSpec("pain", ("pain", "it hurts", "ouch"),
+                'stop this exercise at once, repeat the safety advice, and ask: "skip" moves on, "stop" '
+                'ends, "resume" carries on', while_paused=True),
+    CommandSpec("yes", ("yes", "yeah", "yep"), "answer a question", answers=True, in_help=False),
+    CommandSpec("no", ("no", "nope"), "answer a question", answers=True, in_help=False),
+    CommandSpec("number", (), "your knee pain, when asked (spoken numbers are listened for only while the "
+                "coach asks, so counting along out loud never makes it answer; typed, only plain digits "
+                "count: `-1` or `007` get the question again)",
+                while_paused=True, answers=True, in_help=False, shown_as="0 to 10 (zero ... ten)"),
+)
+
+BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
+
+# Canonical name -> (spoken phrases, one-line description), for the recognizers; the
+# numbers are parsed apart (see `parse`).
 COMMAND_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
-    "next": (("next", "ready", "next one", "move on"), "go on to the next step"),
-    "back": (("back", "previous", "go back"), "go back one step"),
-    "repeat": (("repeat", "say again", "again", "say that again"), "say the last instruction again"),
-    "done": (("done", "finished", "i'm done", "that's it"), "I finished this set or hold"),
-    "more": (("more", "keep going", "one more"), "keep going to the top of the range"),
-    "pause": (("pause", "wait", "hold on"), "pause the clock"),
-    "resume": (("resume", "continue", "go", "start"), "carry on after a pause"),
-    "skip": (("skip", "skip this", "skip exercise"), "skip this exercise"),
-    "stop": (("stop", "quit", "end session"), "stop now and ask whether to end"),
-    "slower": (("slower", "slow down"), "count more slowly"),
-    "faster": (("faster", "speed up"), "count more quickly"),
-    "status": (("status", "where am i", "how many left"), "say where we are"),
-    "help": (("help", "what can i say"), "list the commands"),
-    "yes": (("yes", "yeah", "yep"), "answer yes"),
-    "no": (("no", "nope"), "answer no"),
-    "pain": (("pain", "it hurts", "ouch"), "stop this exercise because it hurts"),
+    spec.name: (spec.phrases, spec.does) for spec in COMMANDS if spec.phrases
 }
 
 NUMBER_WORDS: tuple[str, ...] = (
@@ -93,11 +152,33 @@ def vocabulary(include_numbers: bool = False) -> list[str]:
     return sorted(words)
 
 
+def help_names() -> list[str]:
+    """The commands help names, in the table's order."""
+    return [spec.phrases[0] for spec in COMMANDS if spec.in_help]
+
+
 def help_text() -> str:
-    """A short spoken list of the main commands."""
-    main = ("next", "back", "repeat", "done", "more", "pause", "resume",
-            "skip", "stop", "slower", "faster", "status")
-    return "You can say: " + ", ".join(COMMAND_TABLE[n][0][0] for n in main) + "."
+    """The spoken list of the commands."""
+    return "You can say: " + ", ".join(help_names()) + "."
+
+
+def works_while_paused(name: str) -> bool:
+    """Whether `name` leaves a paused clock stopped (the others resume it first)."""
+    spec = BY_NAME.get(name)
+    return spec is not None and spec.while_paused
+
+
+def is_answer(name: str) -> bool:
+    """Whether `name` only means something as the answer to a question."""
+    spec = BY_NAME.get(name)
+    return spec is not None and spec.answers
+
+
+def readme_table() -> str:
+    """The README's table of commands, in Markdown."""
+    rows = ["| say | what it does |", "| --- | --- |"]
+    rows += [f"| {spec.label()} | {spec.does} |" for spec in COMMANDS]
+    return "\n".join(rows) + "\n"
 
 
 def suggest(text: str) -> str | None:

@@ -7,7 +7,7 @@ of each block; the session places blocks on the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voicecoach.routine import Exercise, Range, Routine, Tempo
 
@@ -66,6 +66,14 @@ class Block:
     def is_step(self) -> bool:
         """Whether `back` can land here: exercise introductions, sets and the ending."""
         return self.kind in ("intro", "exercise", "reps", "hold", "finish")
+
+
+def with_timings(settings: PlanSettings, *, rest_seconds: float | None = None,
+                 ready_seconds: float | None = None) -> PlanSettings:
+    """`settings` with the rest and get-ready times given (None keeps them)."""
+    changes = {k: v for k, v in (("rest_seconds", rest_seconds), ("ready_seconds", ready_seconds))
+               if v is not None}
+    return replace(settings, **changes) if changes else settings
 
 
 def speech_seconds(text: str, settings: PlanSettings) -> float:

@@ -371,10 +371,7 @@ class Runner:
         elif kind == "interrupt":
             self._queued.clear()
             self._say_stop()
-            self.session.outcome = "interrupted"
-            self.session.finished = True
-            self._record({"type": "session_end", **self.session._summary_data(now), "outcome": "interrupted",
-                          "reason": str(value)})
+            self._emit(self.session.interrupt(now, str(value)))
             return False
         return True
 
@@ -503,6 +500,8 @@ class Runner:
             elif isinstance(out, Event):
                 if skip_command_event and out.type == "command":
                     continue
+                if out.type == "volume":
+                    self.speaker.set_gain_db(out.data["gain_db"])
                 self._record({"type": out.type, **out.data})
         self._tell_listener()
 

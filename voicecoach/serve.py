@@ -420,7 +420,7 @@ class Server:
     def start_session(self, item: MenuItem, text_mode: bool) -> int:
         """Run one session of `item` through `voicecoach run`; return its exit code."""
         from voicecoach.app import run_session
-        from voicecoach.cli import UserError
+        from voicecoach.errors import UserError
         from voicecoach.routine import RoutineError
 
         ns = argparse.Namespace(**vars(self.args))

@@ -11,17 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicecoach.commands import Command, help_text
+from voicecoach import questions
+from voicecoach.commands import Command, help_text, is_answer, works_while_paused
 from voicecoach.plan import COUNT, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
+from voicecoach.questions import Decision, Question, Questions
+from voicecoach.tally import Tally
 
 REPLY = "reply"
 BACK_RESTARTS_AFTER = 3.0  # seconds into a step after which `back` restarts it
 TEMPO_STEP = 1.25
 TEMPO_LIMITS = (0.5, 2.0)
-CHECKIN_TIMEOUT = 20.0
-# The pain check-ins: the questions answered with a number from 0 to 10.
-CHECKIN_QUESTIONS = ("checkin_before", "checkin_after")
-OFFER_TIMEOUT = 20.0
+LOUDER_STEP_DB = 3.0
+LOUDER_MAX_DB = 12.0  # four steps: beyond that a small speaker only distorts
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,6 @@ class SessionOptions:
     """Said first, before anything else: problems the user should hear about."""
 
 
-@dataclass
-class _Question:
-    kind: str  # stop, pain, checkin_before, checkin_after, resume, step_up
-    prompt: str
-    timeout_at: float | None = None
-
-
 class Session:
     """Runs a Plan against a clock it is told about."""
 
@@ -81,20 +75,20 @@ class Session:
         self.cue_i = 0
         self.tempo = 1.0
         self.paused_since: float | None = None
-        self.question: _Question | None = None
-        self.pending: list[_Question] = []
+        self.questions = Questions()
         self.targets: dict[int, int] = {}
         self.started_at = 0.0
-        self.finished = False
-        self.outcome: str | None = None
-        self.sets_done: list[dict[str, Any]] = []
-        self.skipped: list[int] = []
-        self.pain_scores: dict[str, int] = {}
+        self._finished = False
+        self._outcome: str | None = None
+        self.tally = Tally()
         self.last_sentence = ""
         self.last_count: int | None = None
         self.counts_fired = 0
         self.ending = False
         self.resume_target: int | None = None
+        self.gain_db = 0.0
+        # The block clock as last told in a block_started or clock event: (running, deadline).
+        self._clock_told: tuple[bool, float | None] | None = None
 
     # -- the clock ------------------------------------------------------------------
 
@@ -104,31 +98,26 @@ class Session:
         self.t0 = now
         out: list[Output] = [Event("session_start", {
             "routine": self.plan.routine.name, "title": self.plan.routine.title,
-            "sets_planned": len(self.plan.set_keys()),
-        })]
+            "sets_planned": len(self.plan.set_keys()), "exercises": len(self.plan.routine.exercises),
+        }), self._block_event()]
         out += [Say(text) for text in self.options.notices]
         if self.options.resume_at is not None and self.plan.index_of_set(self.options.resume_at) is not None:
             e, s, side = self.options.resume_at
             ex = self.plan.routine.exercises[e]
             label = self.plan.set_label(ex, s, side)
             where = f"{ex.name}, {label[0].lower()}{label[1:]}" if label else ex.name
-            self.pending.append(_Question(
-                "resume", f"Last time you stopped at {where}. Say yes to continue where you "
-                "stopped, or no to start from the beginning.", OFFER_TIMEOUT))
+            self.questions.queue(questions.resume_offer(where))
         if self.options.step_up:
-            self.pending.append(_Question(
-                "step_up", "You finished every set at your targets in your last sessions. "
-                "Shall we step up a little today? Say yes or no.", OFFER_TIMEOUT))
+            self.questions.queue(questions.step_up_offer())
         if self.options.checkins:
-            self.pending.append(_Question(
-                "checkin_before", "Before we start: how is your knee, from 0 to 10, "
-                "where 0 is no pain? Say a number, or say skip.", CHECKIN_TIMEOUT))
-        if self.pending:
+            self.questions.queue(questions.checkin("before"))
+        first = self.questions.close()
+        if first is not None:
             self.paused_since = now
-            out += self._ask(self.pending.pop(0), now)
+            out += self._ask(first, now)
         else:
             out += self.tick(now)
-        return out
+        return out + self._clock_changes(now)
 
     def next_due(self) -> float | None:
         """Session time of the next thing that will happen on its own, or None."""
@@ -143,14 +132,37 @@ class Session:
         return self._block_end()
 
     @property
+    def finished(self) -> bool:
+        """Whether the session is over (nothing more will happen)."""
+        return self._finished
+
+    @property
+    def outcome(self) -> str | None:
+        """How it ended (finished, stopped, interrupted), or how it is ending; None before that."""
+        return self._outcome
+
+    def interrupt(self, now: float, reason: str) -> list[Output]:
+        """End the session at once (Ctrl-C, a signal): nothing more is said or done."""
+        if self._finished:
+            return []
+        self._finished = True
+        self._outcome = "interrupted"
+        return [Event("session_end", {**self._summary_data(now), "reason": reason})]
+
+    @property
+    def question(self) -> Question | None:
+        """The open question, if any."""
+        return self.questions.open
+
+    @property
     def wants_number(self) -> bool:
         """Whether the open question is answered with a number (a pain check-in)."""
-        return self.question is not None and self.question.kind in CHECKIN_QUESTIONS
+        return self.question is not None and self.question.wants_number
 
     @property
     def wants_answer(self) -> bool:
         """Whether a question is open that "yes" or "no" answers (any but a pain check-in)."""
-        return self.question is not None and self.question.kind not in CHECKIN_QUESTIONS
+        return self.question is not None and not self.question.wants_number
 
     def next_is_sentence(self) -> bool:
         """Whether the next due thing is a sentence, which may wait for speech to finish."""
@@ -193,12 +205,16 @@ class Session:
                 out += self._end_block(end)
                 continue
             break
-        return out
+        return out + self._clock_changes(now)
 
     # -- commands -------------------------------------------------------------------
 
     def handle(self, command: Command, now: float) -> list[Output]:
         """React to a command heard at session time `now`."""
+        out = self._handle(command, now)
+        return out + self._clock_changes(now)
+
+    def _handle(self, command: Command, now: float) -> list[Output]:
         out = self.tick(now)
         out.append(Event("command", {"name": command.name, "value": command.value}))
         if self.finished:
@@ -211,11 +227,14 @@ class Session:
             if name in ("next", "done", "skip", "stop"):
                 return out + [Hush()] + self._end_block(now)
             return out + [Say("We're at the end of the session.")]
-        if self.paused_since is not None and name not in (
-                "pause", "status", "help", "repeat", "slower", "faster", "stop", "pain", "number"):
+        if self.paused_since is not None and not works_while_paused(name):
             out += self._unpause(now)
             if name in ("resume", "yes"):
                 return out + [Say("Carrying on.")]
+        if is_answer(name) and not (name == "yes" and self.block.kind == "ready"):
+            if name == "number":
+                return out + [Say("I only need a number when I ask how your knee feels.")]
+            return out + [Say("I didn't ask a question. Say help to hear what you can say.")]
         handler = getattr(self, f"_cmd_{name}", None)
         if handler is None:
             return out + [Say("I can't do that now. " + help_text())]
@@ -224,11 +243,12 @@ class Session:
     def input_closed(self, now: float) -> list[Output]:
         """No more commands will come: never wait for one again."""
         out = self.tick(now)
-        if self.question is not None and self.question.timeout_at is None:
-            out += self._answer(Command("yes" if self.question.kind == "stop" else "resume"), now)
+        assumed = self.questions.input_closed()
+        if assumed is not None:
+            out += self._answer(assumed, now)
         if self.paused_since is not None and self.question is None and not self.finished:
             out += [Say("No more input. Ending the session.")] + self._begin_ending(now, "stopped")
-        return out
+        return out + self._clock_changes(now)
 
     def _cmd_next(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
@@ -273,7 +293,8 @@ class Session:
         self.block = retarget(self.plan, self.block, rng.max)
         self.cue_i = next((i for i in range(len(self.block.cues)) if self._due(i) > now),
                           len(self.block.cues))
-        return [Say(f"Keep going, up to {rng.max}.")]
+        return [Event("target_changed", {"target": rng.max, "deadline": self._deadline()}),
+                Say(f"Keep going, up to {rng.max}.")]
 
     def _cmd_pause(self, now: float, _c: Command) -> list[Output]:
         if self.paused_since is not None:
@@ -297,8 +318,7 @@ class Session:
     def _cmd_stop(self, now: float, _c: Command) -> list[Output]:
         if self.paused_since is None:
             self.paused_since = now
-        return [Hush()] + self._ask(_Question(
-            "stop", "Stopped. Do you want to end the session? Say yes to end, or no to carry on."), now)
+        return [Hush()] + self._ask(questions.stop_question(), now)
 
     def _cmd_slower(self, now: float, c: Command) -> list[Output]:
         factor = TEMPO_STEP if c.name == "slower" else 1 / TEMPO_STEP
@@ -319,109 +339,74 @@ class Session:
     def _cmd_help(self, now: float, _c: Command) -> list[Output]:
         return [Say(help_text())]
 
-    def _cmd_yes(self, now: float, c: Command) -> list[Output]:
-        if self.block.kind == "ready":
-            return [Hush()] + self._goto(self._next_index(), now)
-        return [Say("I didn't ask a question. Say help to hear what you can say.")]
+    def _cmd_yes(self, now: float, _c: Command) -> list[Output]:
+        # Only reached in the get-ready countdown ("yes" to "say go when you're ready").
+        return [Hush()] + self._goto(self._next_index(), now)
 
-    _cmd_no = _cmd_yes
+    def _cmd_louder(self, now: float, _c: Command) -> list[Output]:
+        if self.gain_db + LOUDER_STEP_DB > LOUDER_MAX_DB:
+            return [Say("That's as loud as I go.")]
+        self.gain_db += LOUDER_STEP_DB
+        return [Event("volume", {"gain_db": self.gain_db}), Say("Louder.")]
 
     def _cmd_pain(self, now: float, _c: Command) -> list[Output]:
         if self.paused_since is None:
             self.paused_since = now
         out: list[Output] = [Hush(), Event("pain_reported", self._where())]
         out.append(Say("Stop this exercise now. " + " ".join(self.plan.routine.safety)))
-        if self.block.exercise is None:
-            return out + self._ask(_Question(
-                "pain", "Say resume to carry on, or stop to end the session."), now)
-        return out + self._ask(_Question(
-            "pain", "Say skip to move on to the next exercise, or stop to end the session."), now)
-
-    def _cmd_number(self, now: float, _c: Command) -> list[Output]:
-        return [Say("I only need a number when I ask how your knee feels.")]
+        return out + self._ask(questions.pain_question(self.block.exercise is not None), now)
 
     # -- questions ------------------------------------------------------------------
 
-    def _ask(self, q: _Question, now: float) -> list[Output]:
-        if q.timeout_at is not None:
-            q = _Question(q.kind, q.prompt, now + q.timeout_at)
-        self.question = q
+    def _ask(self, q: Question, now: float) -> list[Output]:
+        q = self.questions.ask(q, now)
         self.last_sentence = q.prompt
         return [Event("question", {"kind": q.kind}), Say(q.prompt)]
 
     def _answer(self, c: Command, now: float) -> list[Output]:
-        q = self.question
+        q = self.questions.open
         assert q is not None
-        name = c.name
-        if name == "repeat":
-            return [Say(q.prompt)]
-        if name == "help":
-            return [Say(_QUESTION_HELP[q.kind])]
-        if name == "pain" and q.kind != "pain":
-            # Pain is always heard: the question waits (asked again once the pain one is
-            # answered), except "end the session?", which the pain question offers anyway.
-            self.question = None
-            if q.kind != "stop":
-                left = None if q.timeout_at is None else max(q.timeout_at - now, 1.0)
-                self.pending.insert(0, _Question(q.kind, q.prompt, left))
-            return self._cmd_pain(now, c)
-        if q.kind == "stop":
-            if name in ("yes", "stop", "done"):
-                self.question = None
-                return [Say("Ending the session.")] + self._begin_ending(now, "stopped")
-            if name in ("no", "resume", "next"):
-                return self._close_question(now, [Say("Carrying on.")])
-            return [Say("Please say yes to end, or no to carry on.")]
-        if q.kind == "pain":
-            if name in ("skip", "next", "yes") and self.block.exercise is not None:
-                self.question = None
-                self._unpause_quietly(now)
-                return self._skip_exercise(self.block.exercise, now)
-            if name in ("stop", "done"):
-                self.question = None
-                return [Say("Ending the session. Look after that knee.")] + self._begin_ending(now, "stopped")
-            if name in ("resume", "no"):
-                return self._close_question(now, [Say("Carrying on. Stop if it hurts again.")])
-            return [Say(q.prompt)]
-        if q.kind in CHECKIN_QUESTIONS:
-            when = "before" if q.kind == "checkin_before" else "after"
-            if name == "number" and c.value is not None:
-                self.pain_scores[when] = c.value
-                return self._close_question(now, [
-                    Event("pain_score", {"when": when, "score": c.value}),
-                    Say(f"Thanks. {c.value} out of 10.")])
-            if name in ("skip", "no", "next", "done"):
-                return self._close_question(now, [Event("pain_score", {"when": when, "score": None})])
-            return [Say("Say a number from 0 to 10, or say skip.")]
-        if q.kind == "resume":
-            if name in ("yes", "resume", "next"):
-                return self._close_question(now, [Say("Picking up where you stopped.")], resume=True)
-            if name in ("no", "skip"):
-                return self._close_question(now, [Event("resume_declined"), Say("Starting from the beginning.")])
-            return [Say("Say yes to continue, or no to start over.")]
-        if q.kind == "step_up":
-            if name in ("yes", "more"):
-                self.targets.update(self.options.step_up)
-                return self._close_question(now, [Event("step_up", {"targets": dict(self.options.step_up)}),
-                                                  Say("Great. A little more today.")])
-            if name in ("no", "skip"):
-                return self._close_question(now, [Say("Same targets as last time.")])
-            return [Say("Say yes to step up, or no to keep your targets.")]
-        return [Say(q.prompt)]
+        decision = self.questions.decide(c, in_exercise=self.block.exercise is not None)
+        if decision.outcome == questions.AGAIN:
+            return [Say(decision.reply or q.prompt)]
+        answered = {"kind": q.kind, "answer": c.name, "value": c.value, "timed_out": False}
+        return [Event("question_answered", answered), *self._carry_out(q, decision, c.value, now)]
 
-    def _answer_timeout(self, q: _Question, now: float) -> list[Output]:
-        if q.kind == "resume":
-            return self._close_question(now, [Say("I'll take that as a yes.")], resume=True)
-        if q.kind in CHECKIN_QUESTIONS:
+    def _answer_timeout(self, q: Question, now: float) -> list[Output]:
+        answered = Event("question_answered", {"kind": q.kind, "answer": None, "value": None, "timed_out": True})
+        return [answered, *self._carry_out(q, self.questions.silence(), None, now)]
+
+    def _carry_out(self, q: Question, decision: Decision, value: int | None, now: float) -> list[Output]:
+        """Do what an answer (or silence) to `q` decided."""
+        outcome = decision.outcome
+        said: list[Output] = [Say(decision.reply)] if decision.reply else []
+        if outcome == questions.PAIN:
+            # Pain is always heard: the open question waits its turn again.
+            self.questions.set_aside(now)
+            return self._cmd_pain(now, Command("pain"))
+        if outcome == questions.END:
+            self.questions.open = None
+            return said + self._begin_ending(now, "stopped")
+        if outcome == questions.SKIP_EXERCISE:
+            self.questions.open = None
+            self._unpause_quietly(now)
+            assert self.block.exercise is not None
+            return self._skip_exercise(self.block.exercise, now)
+        if outcome in (questions.SCORE, questions.NO_SCORE):
             when = "before" if q.kind == "checkin_before" else "after"
-            return self._close_question(now, [Event("pain_score", {"when": when, "score": None})])
-        return self._close_question(now, [])
+            score = value if outcome == questions.SCORE else None
+            return self._close_question(now, [self._tallied("pain_score", {"when": when, "score": score}), *said])
+        if outcome == questions.START_OVER:
+            return self._close_question(now, [Event("resume_declined"), *said])
+        if outcome == questions.STEP_UP:
+            self.targets.update(self.options.step_up)
+            return self._close_question(now, [Event("step_up", {"targets": dict(self.options.step_up)}), *said])
+        return self._close_question(now, said, resume=outcome == questions.RESUME)
 
     def _close_question(self, now: float, out: list[Output], resume: bool = False) -> list[Output]:
-        q = self.question
-        self.question = None
-        if self.pending:
-            nxt = self.pending.pop(0)
+        q = self.questions.open
+        nxt = self.questions.close()
+        if nxt is not None:
             if resume:
                 out += self._jump_to_resume(now)
                 self.paused_since = now
@@ -480,18 +465,14 @@ class Session:
         self.counts_fired = 0
         self.last_count = None
         self.scale = self.tempo if block.kind == "reps" else 1.0
-        if block.set_key is not None:
-            ex = self.plan.routine.exercises[block.exercise]
-            top = (ex.reps or ex.hold_seconds).max  # type: ignore[union-attr]
-            return [Event("set_started", {**self._where(), "kind": block.kind, "target": block.target, "top": top})]
-        return []
+        return [self._block_event()]
 
     def _end_block(self, end: float) -> list[Output]:
         out: list[Output] = []
         if self.block.set_key is not None:
             out += self._record_set(end, early=False)
         if self.block.kind == "finish":
-            self.finished = True
+            self._finished = True
             return out + [Event("session_end", self._summary_data(end))]
         nxt = self._next_index()
         if nxt >= len(self.plan.blocks) - 1:
@@ -524,14 +505,11 @@ class Session:
             "target": block.target,
             "ended_early": early,
         }
-        self.sets_done.append(record)
-        return [Event("set_finished", record)]
+        return [self._tallied("set_finished", record)]
 
     def _skip_exercise(self, e: int, now: float) -> list[Output]:
         ex = self.plan.routine.exercises[e]
-        if e not in self.skipped:
-            self.skipped.append(e)
-        out: list[Output] = [Event("exercise_skipped", {"exercise_index": e, "exercise": ex.name}),
+        out: list[Output] = [self._tallied("exercise_skipped", {"exercise_index": e, "exercise": ex.name}),
                              Say(f"Skipping {ex.name}.")]
         nxt = next((i for i, b in enumerate(self.plan.blocks) if b.exercise is not None and b.exercise > e),
                    len(self.plan.blocks) - 1)
@@ -541,16 +519,15 @@ class Session:
         if self.ending:
             return self._start_finish(now)
         self.ending = True
-        self.outcome = outcome
+        self._outcome = outcome
         self.paused_since = None
         if self.options.checkins:
             self.paused_since = now
-            return self._ask(_Question(
-                "checkin_after", "How is your knee now, from 0 to 10? Say a number, or say skip.",
-                CHECKIN_TIMEOUT), now)
+            return self._ask(questions.checkin("after"), now)
         return self._start_finish(now)
 
     def _start_finish(self, now: float) -> list[Output]:
+        self.paused_since = None  # the goodbye is never paused (pain may have paused the ending)
         idx = len(self.plan.blocks) - 1
         self.idx = idx
         base = self.plan.blocks[idx]
@@ -565,17 +542,81 @@ class Session:
         self.t0 = now
         self.cue_i = 0
         self.scale = 1.0
-        return self.tick(now)
+        return [self._block_event(), *self.tick(now)]
 
     # -- helpers ----------------------------------------------------------------------
 
     def _fire(self, text: str, due: float, kind: str, count: int | None) -> list[Output]:
+        out: list[Output] = []
         if kind == SENTENCE:
             self.last_sentence = text
         if kind == COUNT:
             self.counts_fired += 1
             self.last_count = count
-        return [Say(text, due, kind)]
+            out.append(Event("count", {"count": count, "target": self.block.target}))
+        elif kind == TICK and self.block.kind == "hold" and count is not None:
+            target = self.block.target or 0
+            out.append(Event("hold_tick", {"held": count, "left": target - count}))
+        return out + [Say(text, due, kind)]
+
+    # -- the story told to the view, the history and the log ----------------------------
+
+    def _tallied(self, kind: str, data: dict[str, Any]) -> Event:
+        """An event that counts towards what was done, taken into the tally as it is made."""
+        self.tally.apply(kind, data)
+        return Event(kind, data)
+
+    def _running(self) -> bool:
+        return self.paused_since is None and self.question is None and not self.finished
+
+    def _countdown_from(self) -> float | None:
+        """Session time the block's countdown starts (a hold: after "Hold."), or None."""
+        kind = self.block.kind
+        if kind == "hold":
+            return round(self.t0 + hold_start(self.block) * self.scale, 4)
+        if kind in ("ready", "rest", "switch"):
+            return round(self.t0, 4)
+        return None
+
+    def _deadline(self) -> float | None:
+        """Session time the block's countdown reaches zero, or None when it has none."""
+        start = self._countdown_from()
+        if start is None:
+            return None
+        if self.block.kind == "hold":
+            return round(start + (self.block.target or 0) * self.scale, 4)
+        return round(self._block_end(), 4)
+
+    def _block_event(self) -> Event:
+        """`set_started` for a set, `block_started` for any other block: where we are now."""
+        block = self.block
+        data: dict[str, Any] = {**self._where(), "kind": block.kind,
+                                "exercises": len(self.plan.routine.exercises),
+                                "countdown_from": self._countdown_from(), "deadline": self._deadline()}
+        running = self._running()
+        self._clock_told = (running, data["deadline"])
+        data["running"] = running
+        if block.set_key is not None:
+            ex = self.plan.routine.exercises[block.exercise]  # type: ignore[index]
+            top = (ex.reps or ex.hold_seconds).max  # type: ignore[union-attr]
+            return Event("set_started", {**data, "target": block.target, "top": top})
+        if block.kind in ("rest", "switch") and block.exercise is not None:
+            ex = self.plan.routine.exercises[block.exercise]
+            side = block.side_index or 0
+            data["next"] = (ex.sides[side] if block.kind == "switch" and ex.sides
+                            else self.plan.set_label(ex, block.set_no or 1, side))
+        return Event("block_started", data)
+
+    def _clock_changes(self, now: float) -> list[Output]:
+        """A `clock` event when the block's clock stopped, started or moved since last told."""
+        if self.finished:
+            return []
+        state = (self._running(), self._deadline())
+        if state == self._clock_told:
+            return []
+        self._clock_told = state
+        return [Event("clock", {"running": state[0], "deadline": state[1], "countdown_from": self._countdown_from(),
+                                "at": round(now, 4)})]
 
     def _next_timed_also_due(self, now: float) -> bool:
         i = self.cue_i
@@ -651,23 +692,22 @@ class Session:
     def _summary_data(self, now: float) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
-            "sets_done": len(self.sets_done),
+            "sets_done": self.tally.sets_done,
             "sets_planned": len(self.plan.set_keys()),
-            "skipped": [self.plan.routine.exercises[e].name for e in self.skipped],
+            "skipped": list(self.tally.skipped),
             "seconds": round(now - self.started_at, 3),
-            "pain": dict(self.pain_scores),
+            "pain": dict(self.tally.pain),
         }
 
     def summary_lines(self, now: float) -> list[str]:
         planned = len(self.plan.set_keys())
-        done = len(self.sets_done)
+        done = self.tally.sets_done
         minutes = max(0, round((now - self.started_at) / 60))
         duration = "under a minute" if minutes == 0 else plural(minutes, "minute")
         lines = [f"You finished {done} of {plural(planned, 'set')} in {duration}."]
-        if self.skipped:
-            names = [self.plan.routine.exercises[e].name for e in self.skipped]
-            lines.append("You skipped " + ", ".join(names) + ".")
-        before, after = self.pain_scores.get("before"), self.pain_scores.get("after")
+        if self.tally.skipped:
+            lines.append("You skipped " + ", ".join(self.tally.skipped) + ".")
+        before, after = self.tally.pain.get("before"), self.tally.pain.get("after")
         if before is not None and after is not None:
             if after - before >= 3:
                 lines.append(f"Your knee pain went up from {before} to {after}. "
@@ -676,14 +716,5 @@ class Session:
                 lines.append(f"Knee pain: {before} before, {after} after.")
         return lines
 
-
-_QUESTION_HELP = {
-    "stop": "Say yes to end the session, or no to carry on.",
-    "pain": "Say skip to move on, stop to end the session, or resume to carry on.",
-    "checkin_before": "Say a number from 0 for no pain to 10 for the worst pain, or say skip.",
-    "checkin_after": "Say a number from 0 for no pain to 10 for the worst pain, or say skip.",
-    "resume": "Say yes to continue where you stopped, or no to start over.",
-    "step_up": "Say yes for slightly higher targets today, or no to keep them.",
-}
 
 __all__ = ["Event", "Hush", "Output", "Say", "Session", "SessionOptions", "TICK"]

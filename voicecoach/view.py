@@ -15,57 +15,47 @@ dicts the event log writes).  `make_view(mode, out)` picks one:
 
 `auto` is `live` on a terminal and `plain` otherwise.  In text mode the coach's
 words are already printed (`coach: ...`) and the commands are the user's own typing,
-so `auto` shows nothing there, and `live` (which would fight the typed input and the
-printed lines for the terminal) becomes `plain`.
+so `auto` shows nothing there; `live` draws the panel at the bottom of the terminal,
+with the printed lines (see `LiveView.printer`) scrolling above it.
 
-Everything is learned from the records alone: `set_started` says where we are, count
-and tick cues give the reps and seconds, and the coach's fixed sentences from
-`plan.py` ("Rest for 30 seconds.", "Exercise 2 of 4: ...") mark the phases between
-sets.  Record times are real seconds, so countdowns need the session's time scale.
+Everything is learned from the session's structured events, never from the coach's
+words: `block_started` and `set_started` say where we are and when the block's
+countdown reaches zero (`deadline`, in session seconds), `clock` says when that clock
+stopped, started or moved (a pause, a question, the coach running late), `count` gives
+the reps, `question` and `question_answered` open and close a question.  Record times
+`t` are real seconds, so the session's time scale turns them into session seconds.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import math
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
+
+from voicecoach.tally import Tally
 
 Record = dict[str, Any]
 Sink = Callable[[Record], None]
 
 MODES = ("auto", "live", "plain", "off")
 
-# The coach's sentences that open a phase (see plan.py and session.py).
-_EXERCISE_RE = re.compile(r"^Exercise (\d+) of (\d+): (.+)\.$")
-_READY_RE = re.compile(r"^Get into position\. We start in (\d+) seconds")
-_REST_RE = re.compile(r"^Rest for (\d+) seconds\.")
-_SWITCH_RE = re.compile(r"^Switch sides\.")
-_NEXT_RE = re.compile(r"\bNext: (.+?)\.?$")
-_REPS_RE = re.compile(r"\b(\d+) reps\b")
-_HOLD_RE = re.compile(r"\bHold for (\d+) seconds\b")
-_UP_TO_RE = re.compile(r"\bup to (\d+)\b")
-_MORE_RE = re.compile(r"^Keep going, up to (\d+)\.")
-_TO_GO_RE = re.compile(r"^(\d+) seconds to go\.")
-_TEN_SECONDS = "Ten seconds."
-_RELEASE = "And release."
-_HOLD_CUE = "Hold."
-# How long "Hold." takes to say before the hold clock starts (plan.speech_seconds at
-# the default rate); only used until the first tick re-anchors the countdown.
-_HOLD_CUE_SECONDS = 0.7
+# A block's kind -> the phase the panel shows.
+_PHASES = {"intro": "intro", "exercise": "exercise", "ready": "ready", "reps": "set", "hold": "set",
+           "rest": "rest", "switch": "switch", "finish": "finish"}
 
 
 @dataclass
 class ViewState:
-    """Where the session is, as far as its records tell.  Pure: no I/O, no clock."""
+    """Where the session is, as far as its events tell.  Pure: no I/O, no clock."""
 
     title: str = ""
-    phase: str = "starting"  # starting, intro, exercise, ready, set, rest, switch, finished
+    phase: str = "starting"  # starting, intro, exercise, ready, set, between, rest, switch, finish, finished
     exercise: str = ""
     exercise_no: int | None = None
     exercises: int | None = None
@@ -76,168 +66,108 @@ class ViewState:
     count: int = 0
     target: int | None = None
     top: int | None = None
-    countdown_end: float | None = None  # record time at which the countdown reaches zero
-    tick: str | None = None  # the last countdown tick, when no end time is known
+    deadline: float | None = None  # session time at which the countdown reaches zero
+    countdown_from: float | None = None  # session time at which the countdown starts
+    running: bool = True  # whether the block's clock runs (not paused, no question open)
+    frozen_left: float | None = None  # session seconds left when the clock stopped
     next_up: str | None = None  # what the rest or switch leads to ("Set 2 of 3, left leg")
     paused: bool = False
     question: str | None = None  # the kind of question waiting for an answer
-    frozen_at: float | None = None  # record time the session's clock stopped (pause, question)
     last_command: str | None = None
     last_said: str = ""
     outcome: str | None = None
-    sets_done: int = 0
+    tally: Tally = field(default_factory=Tally)  # the sets done, counted as the session counts them
     sets_planned: int | None = None
-    now: float = 0.0  # time of the latest record
+    now: float = 0.0  # time of the latest record (real seconds)
 
     def apply(self, record: Record, time_scale: float = 1.0) -> None:
         """Update from one runner record."""
         kind = record.get("type")
-        t = float(record.get("t", self.now))
-        self.now = max(self.now, t)
+        self.now = max(self.now, float(record.get("t", self.now)))
         if kind == "session_start":
             self.title = str(record.get("title") or record.get("routine") or "")
             self.sets_planned = record.get("sets_planned")
+            self.exercises = record.get("exercises")
             self.phase = "intro"
-        elif kind == "set_started":
-            self._start_set(record)
-        elif kind == "set_finished":
-            self.sets_done += 1
+        elif kind in ("block_started", "set_started"):
+            self._start_block(record)
+        elif kind == "clock":
+            self._set_clock(record.get("running", True), record.get("deadline"), record.get("countdown_from"),
+                            record.get("at"))
+        elif kind == "target_changed":
+            self.target = record.get("target", self.target)
+            self.deadline = record.get("deadline", self.deadline)
+        elif kind == "count":
+            self.count = int(record.get("count") or 0)
+        elif kind in ("set_finished", "exercise_skipped"):
+            self.tally.apply(kind, record)
             self.phase = "between"
             self.kind = None
-            self.countdown_end = None
-            self.tick = None
+            self.deadline = self.countdown_from = None
         elif kind == "command":
             self.last_command = str(record.get("heard") or record.get("name") or "")
-            # Most commands answer a pending question; a new question record follows
-            # if it is asked again.
-            if self.question is not None and record.get("name") not in ("repeat", "help", "status"):
-                self.question = None
-                if not self.paused:
-                    self._thaw(t)
         elif kind == "paused":
             self.paused = True
-            self._freeze(t)
         elif kind == "resumed":
             self.paused = False
-            self._thaw(t)
         elif kind == "question":
             self.question = str(record.get("kind") or "question")
-            self._freeze(t)
-        elif kind == "exercise_skipped":
-            self.phase = "between"
-            self.kind = None
-            self.countdown_end = None
+        elif kind == "question_answered":
+            self.question = None
         elif kind == "session_end":
             self.phase = "finished"
             self.outcome = str(record.get("outcome") or "finished")
             self.kind = None
-            self.countdown_end = None
+            self.deadline = self.countdown_from = None
             self.paused = False
             self.question = None
-            self.frozen_at = None
         elif kind == "say":
-            self._said(record, t, time_scale)
+            self.last_said = str(record.get("text") or "")
 
-    def _freeze(self, t: float) -> None:
-        if self.frozen_at is None:
-            self.frozen_at = t
+    @property
+    def sets_done(self) -> int:
+        return self.tally.sets_done
 
-    def _thaw(self, t: float) -> None:
-        # The session moves every pending cue later by the time it stood still.
-        if self.frozen_at is not None and self.countdown_end is not None:
-            self.countdown_end += max(0.0, t - self.frozen_at)
-        self.frozen_at = None
-
-    def _start_set(self, record: Record) -> None:
-        self.phase = "set"
-        self.exercise = str(record.get("exercise") or self.exercise)
-        if record.get("exercise_index") is not None:
+    def _start_block(self, record: Record) -> None:
+        block = str(record.get("kind") or "")
+        self.phase = _PHASES.get(block, block)
+        if record.get("exercise") is not None:
+            self.exercise = str(record["exercise"])
             self.exercise_no = int(record["exercise_index"]) + 1
-        self.set_no = record.get("set")
-        self.sets = record.get("sets")
-        self.side = record.get("side")
-        self.kind = record.get("kind")
-        self.target = record.get("target")
-        self.top = record.get("top")
+        elif block in ("intro", "finish"):
+            self.exercise, self.exercise_no = "", None
+        self.exercises = record.get("exercises", self.exercises)
+        self.set_no, self.sets, self.side = record.get("set"), record.get("sets"), record.get("side")
+        self.next_up = record.get("next")
+        self.kind = block if self.phase == "set" else None
+        self.target, self.top = record.get("target"), record.get("top")
         self.count = 0
-        self.countdown_end = None
-        self.tick = None
-        self.paused = False
-        self.question = None
-        self.frozen_at = None
+        self._set_clock(record.get("running", True), record.get("deadline"), record.get("countdown_from"), None)
 
-    def _said(self, record: Record, t: float, scale: float) -> None:
-        text = str(record.get("text") or "")
-        cue = record.get("kind")
-        # A scheduled cue's `due` is when it should have sounded: anchor countdowns on
-        # it, not on a late arrival.
-        at = float(record.get("due", t))
-        self.last_said = text
-        if m := _EXERCISE_RE.match(text):
-            self.phase = "exercise"
-            self.exercise_no, self.exercises, self.exercise = int(m[1]), int(m[2]), m[3]
-            self.set_no = self.sets = self.side = None
-            self.countdown_end = None
-            self.tick = None
-        elif m := _READY_RE.match(text):
-            self.phase = "ready"
-            self.countdown_end = at + int(m[1]) * scale
-            self.tick = None
-        elif m := _REST_RE.match(text):
-            self.phase = "rest"
-            self.countdown_end = at + int(m[1]) * scale
-            self.tick = None
-            self.next_up = (n := _NEXT_RE.search(text)) and n[1]
-        elif _SWITCH_RE.match(text):
-            self.phase = "switch"
-            self.countdown_end = None
-            self.tick = None
-            self.next_up = (n := _NEXT_RE.search(text)) and n[1]
-        elif self.phase == "set":
-            self._said_in_set(text, cue, at, scale)
-        elif cue == "tick" and self.phase in ("ready", "rest", "switch"):
-            if text == _TEN_SECONDS:
-                self.countdown_end = at + 10 * scale
-            elif text.isdigit():
-                self.countdown_end = at + int(text) * scale
-            self.tick = text
-
-    def _said_in_set(self, text: str, cue: Any, at: float, scale: float) -> None:
-        if self.kind is None and self.target is None:
-            # Learn the kind and target from the set's announcement.
-            if m := _HOLD_RE.search(text):
-                self.kind, self.target = "hold", int(m[1])
-            elif m := _REPS_RE.search(text):
-                self.kind, self.target = "reps", int(m[1])
-            if self.kind is not None and (m := _UP_TO_RE.search(text)):
-                self.top = int(m[1])
-            return
-        if m := _MORE_RE.match(text):
-            new_target = int(m[1])
-            if self.kind == "hold" and self.countdown_end is not None and self.target is not None:
-                self.countdown_end += (new_target - self.target) * scale
-            self.target = new_target
-            return
-        if cue == "count" and text.isdigit():
-            self.count = int(text)
-        elif self.kind == "hold":
-            if text == _HOLD_CUE and cue != "tick" and self.target is not None:
-                self.countdown_end = at + (_HOLD_CUE_SECONDS + self.target) * scale
-            elif cue == "tick" and text.isdigit():
-                self.countdown_end = at + int(text) * scale
-            elif cue == "tick" and (m := _TO_GO_RE.match(text)):
-                self.countdown_end = at + int(m[1]) * scale
-            elif text == _RELEASE:
-                self.countdown_end = at
+    def _set_clock(self, running: bool, deadline: float | None, countdown_from: float | None,
+                   at: float | None) -> None:
+        self.running = bool(running)
+        self.deadline, self.countdown_from = deadline, countdown_from
+        self.frozen_left = None
+        if not self.running and deadline is not None:
+            start = countdown_from if countdown_from is not None else deadline
+            self.frozen_left = deadline - (at if at is not None else start)
 
     def seconds_left(self, now: float | None = None, time_scale: float = 1.0) -> int | None:
-        """Whole routine seconds until the running countdown ends, or None."""
-        if self.countdown_end is None:
-            return int(self.tick) if self.tick and self.tick.isdigit() else None
-        now = self.now if now is None else now
-        if self.frozen_at is not None:
-            now = self.frozen_at
-        return max(0, math.ceil((self.countdown_end - now) / time_scale - 1e-6))
+        """Whole routine seconds until the running countdown ends, or None (none, or a hold
+        that has not started yet)."""
+        if self.deadline is None:
+            return None
+        if not self.running and self.frozen_left is not None:
+            left = self.frozen_left
+        else:
+            session_now = (self.now if now is None else now) / time_scale
+            if self.countdown_from is not None and session_now < self.countdown_from - 1e-6:
+                return None
+            left = self.deadline - session_now
+        if self.countdown_from is not None and left > self.deadline - self.countdown_from + 1e-6:
+            return None  # stopped before it started
+        return max(0, math.ceil(left - 1e-6))
 
     def where(self) -> str:
         """ "Set 2 of 3 · left leg" (or the phase, between sets)."""
@@ -303,7 +233,7 @@ class BigNumber:
 
 PHASE_LABEL = {
     "starting": "starting", "intro": "welcome", "exercise": "next exercise", "ready": "get into position",
-    "rest": "rest", "switch": "switch sides", "between": "", "finished": "finished",
+    "rest": "rest", "switch": "switch sides", "between": "", "finish": "well done", "finished": "finished",
 }
 
 
@@ -380,7 +310,7 @@ class LiveView:
 
     def __init__(self, out: IO[str] | None = None, time_scale: float = 1.0, *, console: Any = None,
                  clock: Callable[[], float] = time.monotonic, refresh_per_second: float = 4.0,
-                 auto_start: bool = True) -> None:
+                 auto_start: bool = True, in_place: bool = False) -> None:
         self.out = out or sys.stdout
         self.console = console  # made when the panel starts: importing rich costs ~70 ms
         self.scale = time_scale
@@ -388,6 +318,9 @@ class LiveView:
         self.clock = clock
         self.refresh_per_second = refresh_per_second
         self.auto_start = auto_start
+        # In place (text mode): the panel stays at the bottom and printed lines scroll above
+        # it, so the coach's lines and the typed commands stay readable.
+        self.in_place = in_place
         self._origin: float | None = None  # clock() at record time zero
         self._lock = threading.Lock()
         self._live: Any = None
@@ -427,17 +360,47 @@ class LiveView:
         # arithmetic and leave broken copies of it behind; here the next refresh simply
         # paints over them.  No stdout/stderr redirection: the coach's modules hold
         # their own streams, and swapping the process-wide ones would surprise them.
-        self._live = Live(get_renderable=self.renderable, console=self.console, screen=True,
+        self._live = Live(get_renderable=self.renderable, console=self.console, screen=not self.in_place,
                           refresh_per_second=self.refresh_per_second, transient=False,
                           redirect_stdout=False, redirect_stderr=False)
         self._live.start(refresh=True)
+
+    def printer(self, out: IO[str]) -> IO[str]:
+        """A stream for printed lines (text mode's `coach: ...`): above the panel while it
+        is drawn, straight to `out` otherwise."""
+        return _AbovePanel(self, out)
 
     def close(self) -> None:
         """Leave the full screen and print the final panel where it stays readable."""
         live, self._live = self._live, None
         if live is not None:
             live.stop()
-            self.console.print(self.renderable())
+            if not self.in_place:  # in place, the last drawing of the panel stays where it is
+                self.console.print(self.renderable())
+
+
+class _AbovePanel(io.TextIOBase):
+    """Whole lines printed above a live panel (rich keeps the panel below them)."""
+
+    def __init__(self, view: LiveView, out: IO[str]) -> None:
+        self.view = view
+        self.out = out
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        live = self.view._live
+        for line in lines:
+            if live is not None:
+                live.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            else:
+                self.out.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.view._live is None:
+            self.out.flush()
 
 
 class PlainView:
@@ -502,6 +465,7 @@ def make_view(mode: str, out: IO[str] | None = None, *, text_mode: bool = False,
         return None
     is_tty = bool(getattr(out, "isatty", lambda: False)())
     # Without rich (a broken install) there is still the plain view.
-    if mode in ("auto", "live") and is_tty and not text_mode and importlib.util.find_spec("rich"):
-        return LiveView(out, time_scale)
+    if mode in ("auto", "live") and is_tty and importlib.util.find_spec("rich"):
+        # In text mode only when asked for: the typed commands share the terminal with it.
+        return LiveView(out, time_scale, in_place=text_mode)
     return PlainView(out)

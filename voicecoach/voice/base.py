@@ -48,6 +48,9 @@ class Speaker(ABC):
     def prepare(self, phrases: list[str]) -> None:  # noqa: B027 - optional hook
         """Render phrases ahead of time (count words, fixed cues) so they start on time."""
 
+    def set_gain_db(self, gain_db: float) -> None:  # noqa: B027 - optional hook
+        """Play everything from now on `gain_db` decibels louder (printed text has no volume)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the audio device."""
 

@@ -48,6 +48,14 @@ class _Clip:
     written_until: float = 0.0  # monotonic time the last written sample leaves the DAC
 
 
+def with_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    """int16 `samples` made `gain_db` decibels louder, clipped to the int16 range."""
+    if gain_db == 0:
+        return np.ascontiguousarray(samples, dtype=np.int16)
+    louder = np.asarray(samples, dtype=np.float32) * np.float32(10 ** (gain_db / 20))
+    return np.clip(np.rint(louder), -32768, 32767).astype(np.int16)
+
+
 class Player:
     """An open output stream that plays one int16 mono clip at a time."""
 
@@ -57,6 +65,7 @@ class Player:
         self._preferred_rate = rate
         self._block_seconds = block_seconds
         self._latency = latency
+        self.gain_db = 0.0  # applied to every clip as it is queued (the "louder" command)
         self._lock = threading.Lock()
         self._clip: _Clip | None = None
         self._busy_until = 0.0
@@ -191,7 +200,7 @@ class Player:
             except AudioUnavailable as exc:
                 raise AudioUnavailable(f"{reason}; reopening failed: {exc}") from exc
         self._end_current(cut_off=True)
-        clip = _Clip(np.ascontiguousarray(samples, dtype=np.int16), on_start, on_end, more)
+        clip = _Clip(with_gain(samples, self.gain_db), on_start, on_end, more)
         if len(clip.samples) == 0 and not more:
             now = time.monotonic()
             if on_start:
@@ -206,7 +215,7 @@ class Player:
     def extend(self, handle: object, samples: np.ndarray, last: bool) -> bool:
         """Add `samples` to the end of the clip `play` returned as `handle`; `last` says no
         more will come.  False (and nothing added) if that clip was cut off or replaced."""
-        more = np.ascontiguousarray(samples, dtype=np.int16)
+        more = with_gain(samples, self.gain_db)
         with self._lock:
             clip = self._clip
             if clip is not handle or clip is None:

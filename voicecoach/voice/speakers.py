@@ -161,6 +161,9 @@ class AudioSpeaker(Speaker):
         """Block until the current speech has finished (tests, end of session)."""
         return self.player.wait(timeout)
 
+    def set_gain_db(self, gain_db: float) -> None:
+        self.player.gain_db = gain_db
+
     def close(self) -> None:
         # Every rendering thread is let finish its piece and stop before the process can exit:
         # onnxruntime aborts the process if the interpreter shuts down in the middle of a render.

@@ -1,0 +1,66 @@
+"""Progression: each exercise's current target and when to offer a step up.  Pure.
+
+The history store supplies what was done (the sets of recent sessions, and whether
+the last workouts were complete); these rules decide what it means for today.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from voicecoach.routine import Range, Routine
+
+STEP_UP_REPS = 1
+STEP_UP_SECONDS = 5
+
+
+def _range(routine: Routine, e: int) -> Range:
+    ex = routine.exercises[e]
+    rng = ex.reps or ex.hold_seconds
+    assert rng is not None
+    return rng
+
+
+def current_targets(routine: Routine, sessions: Iterable[Sequence[Mapping[str, Any]]]) -> dict[str, int]:
+    """Each exercise's current target (reps or hold seconds), by exercise name.
+
+    `sessions` are the sets of this routine's sessions that did any, newest first.  An
+    exercise's target is the one it had in the newest session that did any of its sets (the
+    lowest of them, should an older record hold a set stretched with "more"), kept within the
+    routine's range; an exercise never done starts at the bottom of its range.
+    """
+    ranges = {ex.name: _range(routine, e) for e, ex in enumerate(routine.exercises)}
+    targets: dict[str, int] = {}
+    for sets in sessions:
+        found: dict[str, float] = {}
+        for s in sets:
+            if s["exercise"] in ranges and s["exercise"] not in targets:
+                found[s["exercise"]] = min(found.get(s["exercise"], s["target"]), s["target"])
+        targets.update({name: int(t) for name, t in found.items()})
+        if len(targets) == len(ranges):
+            break
+    return {name: min(rng.max, max(rng.min, targets.get(name, rng.min))) for name, rng in ranges.items()}
+
+
+def step_up(routine: Routine, targets: Mapping[str, int], earned: bool) -> dict[int, int]:
+    """New targets to offer, by exercise index, when the last workouts `earned` it.
+
+    Each exercise below the top of its range is offered one more rep (reps) or five more
+    seconds (holds), capped at the top.
+    """
+    if not earned:
+        return {}
+    offer: dict[int, int] = {}
+    for e, ex in enumerate(routine.exercises):
+        step = STEP_UP_REPS if ex.reps else STEP_UP_SECONDS
+        new = min(_range(routine, e).max, int(targets[ex.name]) + step)
+        if new > targets[ex.name]:
+            offer[e] = new
+    return offer
+
+
+def raised_targets(routine: Routine, targets: Mapping[int, int]) -> dict[int, int]:
+    """The targets above the bottom of their range, by exercise index: a step accepted in an
+    earlier session stays, so the session starts from these, not from the bottom."""
+    return {e: t for e, t in targets.items() if t > _range(routine, e).min}

@@ -1,0 +1,43 @@
+"""What a session has done so far, told by its events: the one definition of a set done.
+
+A set is one (exercise, set number, side).  Finishing the same set again (after
+"back") replaces its earlier record, so it is counted once.  The session's spoken
+summary and its `session_end` record, the live view and the plain view all count
+with this, from the same `set_finished`, `exercise_skipped` and `pain_score` events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SetKey = tuple[int, int, int]
+
+
+def set_key(record: dict[str, Any]) -> SetKey:
+    """(exercise index, set number, side index) of a `set_finished` or `set_started` record."""
+    return (int(record["exercise_index"]), int(record.get("set") or 1), int(record.get("side_index") or 0))
+
+
+@dataclass
+class Tally:
+    """The sets finished (last record of each), the exercises skipped and the pain scores."""
+
+    sets: dict[SetKey, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    pain: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, kind: str, data: dict[str, Any]) -> None:
+        """Take in one event (its type and its data)."""
+        if kind == "set_finished":
+            self.sets[set_key(data)] = dict(data)
+        elif kind == "exercise_skipped":
+            name = str(data.get("exercise", ""))
+            if name not in self.skipped:
+                self.skipped.append(name)
+        elif kind == "pain_score" and data.get("score") is not None:
+            self.pain[str(data["when"])] = int(data["score"])
+
+    @property
+    def sets_done(self) -> int:
+        return len(self.sets)
