@@ -54,7 +54,8 @@ def test_a_catalogued_voice_downloads_with_progress_and_becomes_choosable(server
     progress = io.StringIO()
     voice = download_voice("en_US-test-medium", tmp_path / "data", stream=progress, catalogue=catalogue)
     assert voice.model == tmp_path / "data" / "voices" / "en_US-test-medium.onnx"
-    assert "en_US-test-medium.onnx: 100%" in progress.getvalue()
+    # The models download's progress bar, under the file's name.
+    assert "en_US-test-medium.onnx:\n" in progress.getvalue() and "100%" in progress.getvalue()
     assert [v.name for v in installed_voices(tmp_path / "data")][0] == "en_US-test-medium"
     assert find_voice("en_US-test-medium", tmp_path / "data").source == "downloaded"
 

@@ -270,7 +270,7 @@ class Progress:
             self.stream.flush()
 
 
-def _fetch(url: str, target: BinaryIO, progress_stream: TextIO | None, timeout: float) -> str:
+def fetch(url: str, target: BinaryIO, progress_stream: TextIO | None, timeout: float) -> str:
     """Stream `url` into `target`; return the SHA-256 of what was written."""
     digest = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "voicecoach"})
@@ -390,7 +390,7 @@ def download_model(
     try:
         with os.fdopen(handle, "wb") as target_file:
             try:
-                digest = _fetch(url, target_file, progress_stream, timeout)
+                digest = fetch(url, target_file, progress_stream, timeout)
             except urllib.error.HTTPError as error:
                 raise ModelError(
                     f"{url} answered {error.code} {error.reason}; check the name or the URL"

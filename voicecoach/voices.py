@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import re
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -29,7 +26,6 @@ if TYPE_CHECKING:
     from voicecoach.config import Config
 
 BUNDLED_VOICE = "en_US-joe-medium"
-CHUNK = 1 << 16
 # Piper's voice names: language_REGION-dataset-quality.
 _VOICE_NAME = re.compile(r"^[a-z]{2,3}_[A-Z]{2}-[A-Za-z0-9_]+-(x_low|low|medium|high)$")
 
@@ -133,61 +129,20 @@ def find_voice(name: str | None, data_folder: Path | None = None) -> VoiceFiles:
 
 # --- downloading --------------------------------------------------------------------------------
 
-class _Progress:
-    """A progress bar on a terminal; a line every 10% otherwise (log files)."""
-
-    def __init__(self, label: str, total: int | None, stream: TextIO) -> None:
-        self.label, self.total, self.stream = label, total, stream
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.started = time.monotonic()
-        self.reported = -1
-
-    def update(self, done: int) -> None:
-        mb = done / 1e6
-        if not self.total:
-            if int(mb // 10) > self.reported:
-                self.reported = int(mb // 10)
-                print(f"{self.label}: {mb:.1f} MB", file=self.stream, flush=True)
-            return
-        fraction = min(done / self.total, 1.0)
-        if self.tty:
-            speed = mb / max(time.monotonic() - self.started, 1e-6)
-            bar = "#" * int(fraction * 30)
-            self.stream.write(f"\r{self.label} [{bar:<30}] {fraction:4.0%} {mb:6.1f}/"
-                              f"{self.total / 1e6:.1f} MB {speed:5.1f} MB/s")
-            self.stream.flush()
-        elif int(fraction * 10) > self.reported:
-            self.reported = int(fraction * 10)
-            print(f"{self.label}: {fraction:.0%} ({mb:.1f} MB)", file=self.stream, flush=True)
-
-    def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def _fetch(url: str, sha256: str, target: Path, stream: TextIO, timeout: float) -> None:
     """Download `url` to `target`, or raise VoiceError (leaving nothing) if its SHA-256 differs."""
-    digest = hashlib.sha256()
+    from voicecoach.models import ModelError, fetch
+
+    print(f"{target.name}:", file=stream, flush=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            request = urllib.request.Request(url, headers={"User-Agent": "voicecoach"})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                length = response.headers.get("Content-Length")
-                progress = _Progress(target.name, int(length) if length and length.isdigit() else None, stream)
-                done = 0
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    progress.update(done)
-                progress.finish()
-        if digest.hexdigest() != sha256:
-            raise VoiceError(f"{url} is not the file expected (SHA-256 {digest.hexdigest()}, "
+            digest = fetch(url, out, stream, timeout)
+        if digest != sha256:
+            raise VoiceError(f"{url} is not the file expected (SHA-256 {digest}, "
                              f"expected {sha256}); nothing was installed")
         os.replace(tmp, target)
-    except OSError as exc:
+    except (OSError, ModelError) as exc:
         raise VoiceError(f"cannot download {url}: {getattr(exc, 'reason', None) or exc}") from exc
     finally:
         with contextlib.suppress(OSError):
