@@ -20,6 +20,10 @@
 # missing) and binfmt_misc (qemu-aarch64-static run by hand runs one program, but every program
 # that one starts fails with "Exec format error", so apt, pip and the tests cannot run without it).
 set -uo pipefail
+# shellcheck disable=SC2317  # the steps are functions called through `step`
+# All of it in one block, which bash reads whole before running: editing this file during a run
+# (which takes long) then cannot change what the run does.
+{
 
 usage() { sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "pi_check: $*" >&2; exit 2; }
@@ -48,7 +52,7 @@ checkout=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(uname -m)" = x86_64 ] || die "this runs on an x86-64 machine, not $(uname -m)"
 case "$root_dir" in /*) ;; *) root_dir=$(pwd)/$root_dir ;; esac
 root_dir=${root_dir%/}
-[ "$root_dir" != / ] && [ "$(dirname "$root_dir")" != / ] || die "--root $root_dir is too close to /"
+[ "$(dirname "$root_dir")" != / ] || die "--root $root_dir is too close to /: it gets deleted and remade"
 case "$root_dir/" in "$checkout"/*) die "keep the root outside the checkout ($checkout)" ;; esac
 commit=$(git -C "$checkout" rev-parse HEAD) || die "$checkout is not a git checkout"
 short=$(git -C "$checkout" rev-parse --short HEAD)
@@ -184,7 +188,17 @@ bootstrap() {
 # The host's name and DNS, so apt, pip and sudo work; refreshed on every run.
 network_files() {
   cp -L /etc/resolv.conf "$root_dir/etc/resolv.conf" &&
-    printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n' "$(hostname)" >"$root_dir/etc/hosts"
+    printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n' "$(hostname)" >"$root_dir/etc/hosts" ||
+    return
+  # Certificate authorities added on this machine (as a network that inspects TLS needs) are
+  # trusted in the root too, and pip, which otherwise trusts only its own bundle, uses the system's.
+  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    mkdir -p "$root_dir/usr/local/share/ca-certificates" &&
+      cp /usr/local/share/ca-certificates/*.crt "$root_dir/usr/local/share/ca-certificates/" &&
+      chroot "$root_dir" update-ca-certificates >/dev/null 2>&1 &&
+      printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root_dir/etc/pip.conf" || return
+    echo "note: the root trusts this machine's own certificate authorities (/usr/local/share/ca-certificates)"
+  fi
 }
 
 arch_is_arm64() {
@@ -311,3 +325,5 @@ echo "Summary of the Pi check, $(date -u +'%F %H:%M UTC'), commit $short, $mins 
 printf '  %s\n' "${results[@]}"
 echo "$((total - failed)) of $total steps passed; logs in $logs"
 [ "$failed" = 0 ]
+exit
+}
