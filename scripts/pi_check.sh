@@ -11,6 +11,7 @@
 #   sudo scripts/pi_check.sh                 a new root (tens of minutes), then every step
 #   sudo scripts/pi_check.sh --quick         reuse the root as the last run left it
 #   --root DIR                               the root (default /var/tmp/voicecoach-pi-root)
+#   --commit REF                             check this commit or branch instead of HEAD
 #   --mirror URL                             the Debian mirror (default: this machine's, if Debian)
 #   --test-timeout SECONDS                   limit for the fast tests (default 5400)
 #   --no-tests                               leave out ./install.sh --dev and the tests
@@ -25,7 +26,7 @@ set -uo pipefail
 # (which takes long) then cannot change what the run does.
 {
 
-usage() { sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "pi_check: $*" >&2; exit 2; }
 
 root_dir=/var/tmp/voicecoach-pi-root
@@ -33,11 +34,13 @@ quick=0
 tests=1
 test_timeout=5400
 mirror=""
+ref=HEAD
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --root) [ $# -ge 2 ] || die "--root needs a folder"; root_dir=$2; shift ;;
     --root=*) root_dir=${1#--root=} ;;
+    --commit) [ $# -ge 2 ] || die "--commit needs a commit or branch"; ref=$2; shift ;;
     --mirror) [ $# -ge 2 ] || die "--mirror needs a URL"; mirror=$2; shift ;;
     --test-timeout) [ $# -ge 2 ] || die "--test-timeout needs seconds"; test_timeout=$2; shift ;;
     --no-tests) tests=0 ;;
@@ -54,8 +57,8 @@ case "$root_dir" in /*) ;; *) root_dir=$(pwd)/$root_dir ;; esac
 root_dir=${root_dir%/}
 [ "$(dirname "$root_dir")" != / ] || die "--root $root_dir is too close to /: it gets deleted and remade"
 case "$root_dir/" in "$checkout"/*) die "keep the root outside the checkout ($checkout)" ;; esac
-commit=$(git -C "$checkout" rev-parse HEAD) || die "$checkout is not a git checkout"
-short=$(git -C "$checkout" rev-parse --short HEAD)
+commit=$(git -C "$checkout" rev-parse --verify -q "$ref^{commit}") || die "no commit $ref in $checkout"
+short=$(git -C "$checkout" rev-parse --short "$commit")
 logs=$root_dir.logs
 marker=$root_dir/etc/voicecoach-pi-check
 binfmt=/proc/sys/fs/binfmt_misc
@@ -287,7 +290,7 @@ check_tests() {
 [ "$quick" = 0 ] || [ -f "$marker" ] ||
   die "--quick needs a root made by an earlier run; none at $root_dir (run without --quick)"
 echo "Pi check of $short ($(git -C "$checkout" log -1 --format=%s "$commit"))"
-[ -z "$(git -C "$checkout" status --porcelain --untracked-files=no)" ] ||
+[ "$ref" != HEAD ] || [ -z "$(git -C "$checkout" status --porcelain --untracked-files=no)" ] ||
   echo "note: uncommitted changes in $checkout are not checked (the root gets a clone of HEAD)"
 ensure_binfmt
 mkdir -p "$(dirname "$root_dir")"
