@@ -284,7 +284,7 @@ check_vosk() {
 }
 check_install_dev() { as_pi './install.sh --dev'; }
 check_tests() {
-  as_pi "timeout -k 60 $test_timeout .venv/bin/python -m pytest -m 'not slow' -q -p no:cacheprovider"
+  as_pi "timeout -k 60 $test_timeout .venv/bin/python -m pytest -m 'not slow' -rfEs -p no:cacheprovider"
 }
 
 # ---- the run ----------------------------------------------------------------------------------
