@@ -31,7 +31,7 @@ def runner(recognizer: CommandWhisperRecognizer) -> ClipRunner:
 
 @needs_espeak
 @pytest.mark.parametrize(("text", "command"), [("repeat", "repeat"), ("pause", "pause"), ("stop", "stop"),
-                                               ("go back", "back"), ("say that again", "repeat")])
+                                               ("go back", "back")])
 def test_commands_are_recognized_with_sane_times(runner, tmp_path, text, command):
     samples, speech_start, speech_end = speech_clip(text, tmp_path)
     heard = runner.run(samples)

@@ -514,13 +514,12 @@ def check_model(config: Config) -> Check:
         folder, problem = broken[0]
         return Check(name, FAIL if vosk_wanted else WARN, f"the vosk model in {folder} is {problem}",
                      reinstall_hint(folder))
-    return Check(
-        name,
-        FAIL if engine == "vosk" else WARN,
-        f"no vosk model in {models_dir(config)}"
-        + ("" if engine == "vosk" else "; the less accurate bundled engine will be used"),
-        "run `voicecoach models download` (or unpack one by hand, see models/README.md)",
-    )
+    if engine == "vosk":
+        return Check(name, FAIL, f"no vosk model in {models_dir(config)}",
+                     "run `voicecoach models download` (or unpack one by hand, see models/README.md)")
+    # Optional: without one, auto listens with Whisper (see the speech engine line).
+    return Check(name, OK, f"none in {models_dir(config)} (optional: `voicecoach models download` "
+                 "adds vosk, which auto would then use first)")
 
 
 def check_engine(config: Config) -> Check:
