@@ -145,3 +145,15 @@ def test_yes_and_no_are_heard_only_while_a_question_is_open(recognizer, runner, 
         assert [h.command.name for h in runner.run(yes)] == ["yes"]
     finally:
         recognizer.listen_for_answers(False)
+
+
+@needs_espeak
+def test_while_the_coach_speaks_only_the_short_list_is_heard(recognizer, runner, tmp_path):
+    assert recognizer.listen_while_speaking(True) is True
+    try:
+        said = {text: [h.command.name for h in runner.run(speech_clip(text, tmp_path)[0])]
+                for text in ("stop", "pause", "go back", "say that again", "help")}
+    finally:
+        recognizer.listen_while_speaking(False)
+    assert said == {"stop": ["stop"], "pause": ["pause"], "go back": [], "say that again": [], "help": []}
+    assert [h.command.name for h in runner.run(speech_clip("go back", tmp_path)[0])] == ["back"]

@@ -76,6 +76,9 @@ class Tuning:
     """Audio kept from before the endpointer's start of speech (it can clip a soft onset)."""
     min_utterance_s: float = 0.2
     """Shorter bursts are clicks or a breath, not a command."""
+    speaking_min_score: float = -1.0
+    """`min_score` while the coach is talking (barge-in): its own voice, even cancelled,
+    must not be taken for a command, so only a clearly heard word counts."""
 
 
 TUNING = Tuning()
@@ -159,6 +162,9 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
                         for n in (False, True) for a in (False, True)}
         self._numbers = False
         self._answers = False
+        # While the coach talks: only the barge-in words, each as its own name.
+        self._speaking_table = {name: base[name] for name in commands.BARGE_IN if name in base}
+        self._speaking = False
         self._first_ids: dict[str, list[int]] = {}
         self._history = np.zeros(int(self.HISTORY_S * sample_rate), np.int16)
         self._history_end = 0  # clock sample index just past the newest sample kept
@@ -173,6 +179,11 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
     def listen_for_numbers(self, on: bool) -> None:
         """Also accept "zero" to "ten" as the whole utterance, or stop."""
         self._numbers = on
+
+    def listen_while_speaking(self, on: bool) -> bool:
+        """Only the barge-in words, with `speaking_min_score`, while the coach talks."""
+        self._speaking = on
+        return True
 
     # -- one utterance -----------------------------------------------------------
 
@@ -193,7 +204,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         """Back to the state of a new recognizer: clock at zero, no audio kept, commands only."""
         self._clock = AudioClock(self.sample_rate)
         self._rng = np.random.default_rng(self._seed)
-        self._numbers = self._answers = False
+        self._numbers = self._answers = self._speaking = False
         self._history_end = 0
         self.reset()
 
@@ -229,10 +240,11 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
     def classify(self, samples: np.ndarray) -> tuple[Command | None, str, float | None]:
         """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence."""
         t = self.tuning
-        table = self._tables[self._numbers, self._answers]
+        table = self._speaking_table if self._speaking else self._tables[self._numbers, self._answers]
+        min_score = t.speaking_min_score if self._speaking else t.min_score
         command, phrase, text, mass, no_speech = self._decode(samples, t.window_frames, table)
         self.last_decision = dict(free=text, no_speech=no_speech, mass=mass)
-        if command is None or no_speech > t.max_no_speech or mass < t.min_score:
+        if command is None or no_speech > t.max_no_speech or mass < min_score:
             return None, text, None
         return command, phrase, math.exp(mass)
 
