@@ -48,8 +48,15 @@ TRACK_S = 1.0
 """The path's delay is checked on this much of the coach's echo at a time..."""
 TRACK_MAX_SHIFT = 320
 """...for shifts of up to this many samples (20 ms): an underrun on the speaker's side skips
-or repeats a few milliseconds of audio, and a filter modelling the old delay would have
-to learn the room again for seconds."""
+or repeats a few milliseconds of audio, and a speaker and a microphone on separate clocks
+drift apart by a sample every few hundred milliseconds; a filter modelling the old delay
+would have to learn the room again for seconds.  So the reference is moved by each shift,
+and read faster or slower by the drift the shifts add up to."""
+MAX_DRIFT = 0.002
+"""The largest clock difference followed (2000 ppm; real devices are within a few hundred)."""
+JUMP_SAMPLES = 1600
+"""Once measured, the reference follows the clocks' timestamps only when they jump by more
+than this (100 ms: the speaker was reopened); smaller moves are tracked on the echo itself."""
 READY_ERLE_DB = 12.0
 """Barge-in starts once the canceller removes this much of the coach's voice (over the last
 `ERLE_WINDOW_S` of it), and stops again when it has removed less than `READY_ERLE_DB - 5`
@@ -97,7 +104,9 @@ class BargeIn:
         self.confidence = 0.0
         self._make_canceller = make_canceller
         self._canceller: EchoCanceller | None = None
-        self._cursor: int | None = None
+        self._cursor: float | None = None
+        self._ratio = 1.0  # reference samples per captured sample (the clocks' drift)
+        self._since_shift = 0  # captured samples since the reference was last moved
         self._pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self._measure_cursor: int | None = None
         self._since_try = 0.0
@@ -157,10 +166,9 @@ class BargeIn:
         index = self.played.index_at(chunk.start - self.delay + MARGIN_S)
         if index is None:
             return mic
-        if self._cursor is None or abs(index - self._cursor) > RESYNC_SAMPLES:
-            self._cursor = index
-        ref = self.played.read(self._cursor, len(mic))
-        self._cursor += len(mic)
+        if self._cursor is None or abs(index - self._cursor) > JUMP_SAMPLES:
+            self._cursor = float(index)  # the first chunk, or the speaker started anew
+        ref = self._read_reference(len(mic))
         if self._canceller is None:
             self._canceller = self._make_canceller()
         residual = self._canceller.process(mic, ref)
@@ -198,6 +206,18 @@ class BargeIn:
         out[:n].reshape(-1, f)[~keep] = 0
         return out
 
+    def _read_reference(self, n: int) -> np.ndarray:
+        """The next `n` reference samples, read at the drift-corrected rate."""
+        assert self._cursor is not None
+        first = int(np.floor(self._cursor))
+        raw = self.played.read(first, int(np.ceil(n * self._ratio)) + 2).astype(np.float64)
+        where = self._cursor - first + np.arange(n) * self._ratio
+        self._cursor += n * self._ratio
+        self._since_shift += n
+        if self._ratio == 1.0 and self._cursor == int(self._cursor):
+            return raw[:n].astype(np.int16)
+        return np.round(np.interp(where, np.arange(len(raw)), raw)).astype(np.int16)
+
     def _track_delay(self, mic: np.ndarray, estimate: np.ndarray) -> None:
         if len(estimate) != len(mic):
             return
@@ -218,8 +238,12 @@ class BargeIn:
             # reference that much later too.
             assert self._cursor is not None
             self._cursor -= shift
+            if self._since_shift > 0 and abs(shift) <= 40:  # a drift, not an underrun's jump
+                drift = self._ratio - 0.7 * shift / self._since_shift
+                self._ratio = float(np.clip(drift, 1 - MAX_DRIFT, 1 + MAX_DRIFT))
+            self._since_shift = 0
             self.shifts += 1
-            log.debug("echo moved by %d samples; reference re-aligned", shift)
+            log.debug("echo moved by %d samples; reference re-aligned (rate %.6f)", shift, self._ratio)
 
     def echo_share_db(self, start: float, end: float) -> float | None:
         """Residual over microphone energy (dB) over chunks in [start, end] (monotonic) while
