@@ -66,6 +66,9 @@ lowers the figure (their voice is not removed), for as long as the command lasts
 must not close the ears it is talking to, hence the wait."""
 ERLE_WINDOW_S = 2.0
 LOW_FOR_S = 4.0
+RELEARN_AFTER_S = 20.0
+"""A canceller that has not reached `READY_ERLE_DB` after this much of the coach's voice
+starts again from measuring the delay (it may have been measured wrong)."""
 GATE_DB = -12.0
 """While the coach's echo is there, a 10 ms frame of the residual is passed on only if it
 holds at least this much of the energy the filter attributes to the echo: what the
@@ -153,9 +156,23 @@ class BargeIn:
         if not self._ready and erle >= READY_ERLE_DB:
             log.info("echo canceller removes %.0f dB of the coach's voice: barge-in on", erle)
             self._ready = True
-        elif self._ready and self._low_seconds >= LOW_FOR_S:
-            log.info("echo canceller removes only %.0f dB: barge-in off until it learns again", erle)
-            self._ready = False
+        elif self._low_seconds >= LOW_FOR_S and (self._ready or self._echo_seconds > RELEARN_AFTER_S):
+            log.info("echo canceller removes only %.0f dB: barge-in off; measuring the echo path again", erle)
+            self._relearn()
+
+    def _relearn(self) -> None:
+        """Forget the path (delay, drift, filter): it changed beyond what tracking follows."""
+        self._ready = False
+        self.delay = None
+        self._cursor = self._measure_cursor = None
+        self._ratio = 1.0
+        self._since_shift = 0
+        self._pairs.clear()
+        self._track.clear()
+        self._recent_mic = self._recent_residual = 0.0
+        self._echo_seconds = self._low_seconds = 0.0
+        if self._canceller is not None:
+            self._canceller.reset()
 
     def process(self, chunk: Chunk) -> np.ndarray:
         """The chunk's samples with the coach's echo removed (unchanged until measured)."""
