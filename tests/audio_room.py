@@ -11,6 +11,9 @@ from the mic.
 Between them runs the air (tests/room_air.py): the speaker reaches the microphone
 through `room_paths.COACH` (delay, reverberation, the level of a speaker a metre
 away) and the user's voice through `room_paths.USER`, plus the microphone's hiss.
+`AudioRoom(base, echo=False)` is a transparent room instead (the mic is the speaker's
+monitor, and the user plays into the same sink), for tests about the gate's timing
+and the recording's fidelity, which an echo path would blur.
 
 A null sink sleeps in blocks of up to two seconds while nothing low-latency is
 connected, which stalls the start of a new stream by as much (and shifts PortAudio's timestamps by
@@ -51,8 +54,9 @@ class AudioRoom:
     """A running private PulseAudio daemon; use `start()` and `stop()` (or `with`)."""
 
     def __init__(self, base: Path, coach: EchoPath = COACH, user: EchoPath = USER,
-                 noise_dbfs: float = NOISE_DBFS) -> None:
+                 noise_dbfs: float = NOISE_DBFS, echo: bool = True) -> None:
         self.base = Path(base)
+        self.echo = echo
         self.coach_path = coach
         self.user_path = user
         self.noise_dbfs = noise_dbfs
@@ -82,7 +86,7 @@ class AudioRoom:
             "-L", "module-null-sink sink_name=room",
             "-L", "module-null-sink sink_name=voice",
             "-L", "module-null-sink sink_name=air",
-            "-L", "module-remap-source source_name=mic master=air.monitor",
+            "-L", f"module-remap-source source_name=mic master={'air' if self.echo else 'room'}.monitor",
         ]
         with open(self.log_path, "wb") as log:
             self._daemon = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -112,13 +116,14 @@ class AudioRoom:
                     env=env, stdin=zeros, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         spec = {"coach": dataclasses.asdict(self.coach_path), "user": dataclasses.asdict(self.user_path),
                 "noise_dbfs": self.noise_dbfs}
-        self._air = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("room_air.py")), json.dumps(spec)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.echo:
+            self._air = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("room_air.py")), json.dumps(spec)],
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        streams = ("room-keeper", "voice-keeper") + (("room-air",) if self.echo else ())
         deadline = time.monotonic() + 20
-        while not all(name in self.pactl("list", "sink-inputs")
-                      for name in ("room-keeper", "voice-keeper", "room-air")):
-            if (any(p.poll() is not None for p in [*self._keepers, self._air])
+        while not all(name in self.pactl("list", "sink-inputs") for name in streams):
+            if (any(p.poll() is not None for p in [*self._keepers, *([self._air] if self._air else [])])
                     or time.monotonic() > deadline):
                 self.stop()
                 raise RoomUnavailable("the keeper streams or the air (pacat) did not connect")
@@ -148,7 +153,8 @@ class AudioRoom:
 
     def play_file(self, wav: Path) -> subprocess.Popen[bytes]:
         """Play a WAV file from the user's mouth, from another process (the "user" speaking)."""
-        return subprocess.Popen(["paplay", "--device=voice", str(wav)], env=self._env(),
+        sink = "voice" if self.echo else "room"
+        return subprocess.Popen(["paplay", f"--device={sink}", str(wav)], env=self._env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def _log_tail(self) -> str:
@@ -169,12 +175,17 @@ class AudioRoom:
                     proc.wait()
         self._air = self._daemon = None
         self._keepers = []
+        restored = bool(self._saved_env)
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         self._saved_env.clear()
+        if restored and os.environ.get("PULSE_SERVER"):
+            # Another room is still up (a test's own room inside the session's): point
+            # PortAudio back at it.
+            self._refresh_portaudio()
 
     def __enter__(self) -> AudioRoom:
         return self.start()

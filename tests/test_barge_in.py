@@ -224,3 +224,16 @@ def test_a_command_over_the_coach_is_kept_and_one_on_its_echo_alone_is_dropped(c
     assert [h.command.name for h in heard] == ["stop"]
     listener, heard = listen(coach, mic, RecordingRecognizer(narrows=True, stop_at=at - 1.5))
     assert heard == [] and [h.command.name for h in listener.dropped_as_echo] == ["stop"]
+
+
+def test_in_the_coachs_pauses_the_microphone_is_passed_on_untouched(coach, user_stop):
+    barge_in = BargeIn(played(coach))
+    after = np.zeros(3 * RATE, np.int16)
+    said = convolve(user_stop, USER.impulse_response())
+    after[2 * RATE:2 * RATE + len(said)] = np.clip(said, -32768, 32767)[:RATE]
+    mic = np.concatenate([room_mic(coach), after])
+    out = [(c, barge_in.process(c)) for c in chunks(mic)]
+    assert barge_in.ready
+    late = [(c, o) for c, o in out if c.start >= T0 + len(coach) / RATE + 1.0]
+    assert late and all(np.array_equal(c.samples, o) for c, o in late)
+    assert any(np.abs(c.samples).max() > 1000 for c, _ in late)  # the user's word is among them

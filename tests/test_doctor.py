@@ -249,10 +249,10 @@ def test_in_the_virtual_room_devices_speaker_and_microphone_are_checked(
     level = checks["microphone level"]
     assert level["status"] == "warn" and "silent" in level["detail"], level
     assert level["data"]["rms_dbfs"] < doctor.SILENT_DBFS
-    # The room's speaker reaches its microphone through an echo path: the sweep finds it.
+    # The transparent room's speaker is its microphone: the sweep finds the buffers' delay.
     echo = checks["echo path"]
     assert echo["status"] in ("ok", "warn") and "delay" in echo["detail"], echo
-    assert 20 <= echo["data"]["delay_ms"] <= 400
+    assert 0 <= echo["data"]["delay_ms"] <= 400
     print(f"\nroom echo path: {echo['detail']}")
 
 

@@ -36,7 +36,7 @@ INTO_LINE = 1.5  # seconds after a line starts sounding that the user speaks
 HEARD_WITHIN = 3.0
 
 
-def test_pain_said_over_a_long_instruction_stops_the_exercise(audio_room: AudioRoom, tmp_path: Path):
+def test_pain_said_over_a_long_instruction_stops_the_exercise(echo_room: AudioRoom, tmp_path: Path):
     pain = speak("pain", tmp_path / "pain.wav", **USER_VOICE)
     steps = load_routine(ROUTINE).exercises[0].steps
     config = tmp_path / "config.toml"
@@ -56,7 +56,7 @@ def test_pain_said_over_a_long_instruction_stops_the_exercise(audio_room: AudioR
             log.wait_for(lambda r, s=step: r["type"] == "say" and r["text"] == s, 120,
                          f'the coach starting "{step[:30]}..."')
             time.sleep(INTO_LINE)
-            player = audio_room.play_file(pain)
+            player = echo_room.play_file(pain)
             assert player.wait(10) == 0
             reported = log.wait_for(event("pain_reported"), HEARD_WITHIN, "", fail=False)
             if reported is not None:

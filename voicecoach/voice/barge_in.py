@@ -54,6 +54,9 @@ would have to learn the room again for seconds.  So the reference is moved by ea
 and read faster or slower by the drift the shifts add up to."""
 MAX_DRIFT = 0.002
 """The largest clock difference followed (2000 ppm; real devices are within a few hundred)."""
+QUIET_S = 0.8
+"""After this long with no coach audio in the reference (the filter's length and the room's
+tail), the microphone is passed on untouched."""
 JUMP_SAMPLES = 1600
 """Once measured, the reference follows the clocks' timestamps only when they jump by more
 than this (100 ms: the speaker was reopened); smaller moves are tracked on the echo itself."""
@@ -123,6 +126,7 @@ class BargeIn:
         self._low_seconds = 0.0
         self._ready = False
         self._hold = 0
+        self._quiet = 0.0  # seconds since the reference last sounded
         self._track: list[tuple[np.ndarray, np.ndarray]] = []
         self.shifts = 0
         """How often the reference was re-aligned with the echo."""
@@ -186,11 +190,17 @@ class BargeIn:
         if self._cursor is None or abs(index - self._cursor) > JUMP_SAMPLES:
             self._cursor = float(index)  # the first chunk, or the speaker started anew
         ref = self._read_reference(len(mic))
+        echo = bool(np.max(np.abs(ref)) > _LEVEL) if len(ref) else False
+        self._quiet = 0.0 if echo else self._quiet + chunk.duration
+        mic_e = float(np.sum(mic.astype(np.float64) ** 2))
+        if self._quiet > QUIET_S:
+            # Long after the coach's last word: the microphone as it is, exactly what the
+            # recognizer hears without barge-in (the filter keeps what it learnt).
+            self._energies.append(_Energy(chunk.start, chunk.end, mic_e, mic_e, False))
+            return mic
         if self._canceller is None:
             self._canceller = self._make_canceller()
         residual = self._canceller.process(mic, ref)
-        echo = bool(np.max(np.abs(ref)) > _LEVEL) if len(ref) else False
-        mic_e = float(np.sum(mic.astype(np.float64) ** 2))
         res_e = float(np.sum(residual.astype(np.float64) ** 2))
         gated = self._gate(residual, self._canceller.echo_estimate)
         self._energies.append(_Energy(chunk.start, chunk.end, mic_e,
