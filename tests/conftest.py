@@ -21,7 +21,21 @@ def audio_room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AudioRoom]:
     if why is not None:
         print(f"\nskipping audio-room tests: {why}")
         pytest.skip(why)
-    room = AudioRoom(tmp_path_factory.mktemp("audio-room")).start()
+    room = AudioRoom(tmp_path_factory.mktemp("audio-room"), echo=False).start()
+    try:
+        yield room
+    finally:
+        room.stop()
+
+
+@pytest.fixture
+def echo_room(tmp_path: Path) -> Iterator[AudioRoom]:
+    """A room of the test's own where the speaker reaches the microphone through an echo
+    path (delay, reverberation, a speaker a metre away) and the user through their own."""
+    why = pulseaudio_missing()
+    if why is not None:
+        pytest.skip(why)
+    room = AudioRoom(tmp_path / "echo-room").start()
     try:
         yield room
     finally:

@@ -253,3 +253,31 @@ def test_in_the_virtual_room_devices_speaker_and_microphone_are_checked(
     level = checks["microphone level"]
     assert level["status"] == "warn" and "silent" in level["detail"], level
     assert level["data"]["rms_dbfs"] < doctor.SILENT_DBFS
+    # The transparent room's speaker is its microphone: the sweep finds the buffers' delay.
+    echo = checks["echo path"]
+    assert echo["status"] in ("ok", "warn") and "delay" in echo["detail"], echo
+    assert 0 <= echo["data"]["delay_ms"] <= 400
+    print(f"\nroom echo path: {echo['detail']}")
+
+
+def test_the_echo_check_measures_the_delay_and_what_the_canceller_leaves() -> None:
+    import numpy as np
+    from room_paths import COACH, convolve
+
+    from voicecoach.voice.barge_in import READY_ERLE_DB
+    from voicecoach.voice.echo_canceller import available
+
+    if available() is not None:
+        pytest.skip(str(available()))
+    signal = doctor.sweep()
+    heard = convolve(signal.astype(np.float64), COACH.impulse_response())[:len(signal)]
+    heard += np.random.default_rng(0).standard_normal(len(heard)) * 1e-4
+    check = doctor.judge_echo(signal, heard)
+    # The room's speaker a metre away: barge-in works (reliable needs a quieter echo).
+    assert check.status in (doctor.OK, doctor.WARN) and "barge-in" in check.detail, check
+    assert abs(check.data["delay_ms"] - COACH.delay_s * 1000) < 2
+    assert check.data["erle_db"] >= READY_ERLE_DB, check
+    quieter = doctor.judge_echo(signal, heard * 0.1 + np.random.default_rng(2).standard_normal(len(heard)) * 1e-5)
+    assert quieter.data["erle_db"] > 10
+    deaf = doctor.judge_echo(signal, np.random.default_rng(1).standard_normal(len(signal)) * 1e-4)
+    assert deaf.status == doctor.WARN and "did not hear" in deaf.detail

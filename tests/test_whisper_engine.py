@@ -163,3 +163,12 @@ def test_a_name_whisper_spells_otherwise_is_found_by_scoring_the_phrases_near_it
 def test_a_command_inside_a_longer_sentence_is_not_taken(runner, tmp_path):
     for text in ("next one please", "stop it now", "pause the music"):
         assert runner.run(speech_clip(text, tmp_path)[0]) == [], text
+def test_while_the_coach_speaks_only_the_short_list_is_heard(recognizer, runner, tmp_path):
+    assert recognizer.listen_while_speaking(True) is True
+    try:
+        said = {text: [h.command.name for h in runner.run(speech_clip(text, tmp_path)[0])]
+                for text in ("stop", "pause", "go back", "say that again", "help")}
+    finally:
+        recognizer.listen_while_speaking(False)
+    assert said == {"stop": ["stop"], "pause": ["pause"], "go back": [], "say that again": [], "help": []}
+    assert [h.command.name for h in runner.run(speech_clip("go back", tmp_path)[0])] == ["back"]

@@ -159,7 +159,7 @@ def typed_fallback(stream: IO[str] | None, err: IO[str]) -> Callable[[], Listene
 
 
 def reopen_microphone(device: Any, recognizer: Any, gate: Gate | None,
-                      stall_seconds: float = 2.0) -> Listener | None:
+                      stall_seconds: float = 2.0, barge_in: Any = None) -> Listener | None:
     """A listener on the microphone if it is back and delivering audio, else None.
 
     A stream can open on a device that is gone and then deliver nothing, so the
@@ -184,12 +184,16 @@ def reopen_microphone(device: Any, recognizer: Any, gate: Gate | None,
     finally:
         probe.close()
     recognizer.reset()
-    return AudioListener(source, recognizer, gate)
+    if barge_in is not None:  # another microphone, another echo path: measure it again
+        from voicecoach.voice.barge_in import BargeIn
+
+        barge_in = BargeIn(barge_in.played)
+    return AudioListener(source, recognizer, gate, barge_in)
 
 
 def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
     """The speaker and listener to use, falling back to text mode with a reason."""
-    from voicecoach.voice.speakers import PrintSpeaker, make_speaker
+    from voicecoach.voice.speakers import AudioSpeaker, PrintSpeaker, make_speaker
     from voicecoach.voice.typed import TypedListener
 
     speech = config.speech
@@ -213,9 +217,16 @@ def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
             raise EngineUnavailable("no speech recognizer could start")
         device = config.audio.input_device
         source = SoundDeviceSource(device=device)
-        recovery = InputRecovery(reopen=functools.partial(reopen_microphone, device, recognizer, gate),
+        barge_in = None
+        if config.audio.barge_in and isinstance(speaker, AudioSpeaker):
+            from voicecoach.voice.barge_in import attach
+
+            barge_in, why = attach(speaker.player)
+            notes += [why] if why else []
+        recovery = InputRecovery(reopen=functools.partial(reopen_microphone, device, recognizer, gate,
+                                                          barge_in=barge_in),
                                  typed=typed_fallback(sys.stdin, sys.stderr))
-        return Voice(speaker, AudioListener(source, recognizer, gate), "audio", notes, recovery, gate,
+        return Voice(speaker, AudioListener(source, recognizer, gate, barge_in), "audio", notes, recovery, gate,
                      announce=spoken)
     except (AudioUnavailable, EngineUnavailable, OSError, ImportError) as exc:
         if speaker is not None:

@@ -90,6 +90,10 @@ COMMAND_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
     spec.name: (spec.phrases, spec.does) for spec in COMMANDS if spec.phrases
 }
 
+# The commands heard while the coach is talking (barge-in): short, distinct words a
+# user needs at any moment; each is heard only as its own name, never as a longer phrase.
+BARGE_IN: tuple[str, ...] = ("stop", "pain", "pause", "next", "repeat", "skip")
+
 NUMBER_WORDS: tuple[str, ...] = (
     "zero", "one", "two", "three", "four", "five",
     "six", "seven", "eight", "nine", "ten",

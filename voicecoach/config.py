@@ -47,6 +47,12 @@ class AudioSettings:
     """How long the microphone stays deaf after the coach stops speaking, so the room's
     echo is not heard as a command (seconds, 0-5). Default: 0.35."""
 
+    barge_in: bool = False
+    """Hear stop, pain, pause, next, repeat and skip while the coach is talking, by
+    cancelling its voice from the microphone (not yet reliable: see the README). false keeps
+    the microphone deaf while the coach speaks (it is also deaf until the echo from speaker
+    to microphone has been measured, and with an engine other than whisper). Default: false."""
+
 
 @dataclass(frozen=True)
 class SpeechSettings:

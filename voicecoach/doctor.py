@@ -490,6 +490,124 @@ def mic_test(state: _State) -> Check:
     return Check(name, OK, level, data=data)
 
 
+SWEEP_SECONDS = 1.5
+SWEEPS = 3
+SWEEP_GAP_SECONDS = 0.4
+SWEEP_DBFS = -12.0
+ECHO_RELIABLE_DB = 20.0
+"""ERLE from which barge-in is called reliable; between the listener's own threshold
+(`barge_in.READY_ERLE_DB`) and this, it works but misses more commands."""
+
+
+def sweep(rate: int = LISTEN_RATE) -> Any:
+    """The echo test's signal: logarithmic sweeps 100 Hz-6 kHz, each after a short silence
+    (the canceller learns on the first ones, the last shows what it leaves), then
+    silence for the room's tail."""
+    import numpy as np
+
+    t = np.arange(int(SWEEP_SECONDS * rate)) / rate
+    f0, f1 = 100.0, 6000.0
+    k = math.log(f1 / f0) / SWEEP_SECONDS
+    one = np.sin(2 * np.pi * f0 * (np.exp(k * t) - 1) / k)
+    fade = np.minimum(1.0, np.minimum(t, SWEEP_SECONDS - t) / 0.02)
+    one *= fade * 10 ** (SWEEP_DBFS / 20)
+    gap = np.zeros(int(SWEEP_GAP_SECONDS * rate))
+    return np.concatenate([*([gap, one] * SWEEPS), gap]).astype(np.float32)
+
+
+def echo_test(state: _State) -> Check:
+    """Play a sweep and record it: the echo path's delay, and how much of the echo the
+    canceller removes, which says whether barge-in will be reliable here."""
+    name = "echo path"
+    if state.no_sound:
+        return Check(name, SKIP, "skipped (--no-sound)")
+    if not state.config.audio.barge_in:
+        return Check(name, SKIP, "skipped: barge-in is off ([audio] barge_in = false)")
+    if state.sd is None or state.input_device is None or state.output_device is None:
+        return Check(name, SKIP, "skipped: no usable input and output device (see above)")
+    from voicecoach.voice.echo_canceller import available
+
+    why = available()
+    if why is not None:
+        return Check(name, WARN, f"no echo canceller, so the microphone is deaf while the coach "
+                     f"speaks: {why}", syslibs.apt_install("libspeexdsp.so.1"))
+    import numpy as np
+
+    from voicecoach.voice.resample import resample
+
+    sd = state.sd
+    rate = LISTEN_RATE
+    for candidate in (LISTEN_RATE, 48000, 44100, int(sd.query_devices(state.output_device)["default_samplerate"])):
+        if (_rate_supported(sd, "output", state.output_device, candidate)
+                and _rate_supported(sd, "input", state.input_device, candidate)):
+            rate = candidate
+            break
+    signal = sweep(rate)
+    recorded: list[Any] = []
+    error = _in_thread(lambda: recorded.append(sd.playrec(
+        signal, samplerate=rate, channels=1, dtype="float32", blocking=True, latency="high",
+        device=(state.input_device, state.output_device))), len(signal) / rate + 5)
+    if error or not recorded:
+        return Check(name, FAIL, f"playing and recording at once failed: {error or 'no audio'}",
+                     "check no other program holds the speaker or the microphone")
+    ref = signal if rate == LISTEN_RATE else resample(signal, rate, LISTEN_RATE)
+    mic = np.asarray(recorded[0], dtype=np.float64).reshape(-1)
+    mic = mic if rate == LISTEN_RATE else resample(mic, rate, LISTEN_RATE)
+    return judge_echo(ref, mic)
+
+
+def judge_echo(ref: Any, mic: Any) -> Check:
+    """The echo check's verdict on a played sweep (`sweep()`, float, 16 kHz) and its recording.
+
+    Each sweep is aligned on its own delay before cancelling: a device that skips a few
+    milliseconds between two sweeps (an underrun) must not be taken for a bad room."""
+    import numpy as np
+
+    from voicecoach.voice.barge_in import MARGIN_S, READY_ERLE_DB
+    from voicecoach.voice.echo_canceller import EchoCanceller
+    from voicecoach.voice.echo_path import MIN_CONFIDENCE, measure_delay
+
+    name = "echo path"
+    rate = LISTEN_RATE
+    n = min(len(ref), len(mic))
+    to16 = lambda x: np.clip(np.round(np.asarray(x[:n]) * 32768), -32768, 32767).astype(np.int16)  # noqa: E731
+    ref16, mic16 = to16(ref), to16(mic)
+    delay, confidence = measure_delay(ref16, mic16)
+    level = _dbfs(float(np.sqrt(np.mean((mic16.astype(np.float64) / 32768) ** 2))))
+    data: dict[str, Any] = {"delay_ms": round(delay * 1000, 1), "confidence": round(confidence, 1),
+                            "echo_rms_dbfs": round(level, 1)}
+    if confidence < MIN_CONFIDENCE:
+        return Check(name, WARN, f"the microphone did not hear the speaker's test sweep (echo at "
+                     f"{level:.0f} dBFS): barge-in stays off, the coach is deaf while it speaks",
+                     "turn the speaker up, or put it nearer the microphone", data)
+    canceller = EchoCanceller()
+    period = int((SWEEP_GAP_SECONDS + SWEEP_SECONDS) * rate)
+    echo = left = 0.0
+    for k in range(SWEEPS):
+        # The sweep with the silence before it, and as much after as the echo can be late.
+        lo, hi = k * period, min(n, (k + 1) * period + int(SWEEP_GAP_SECONDS * rate))
+        own, _ = measure_delay(ref16[lo:hi], mic16[lo:hi])
+        shift = max(0, int(round((own - MARGIN_S) * rate)))
+        length = min(hi - lo, n - shift - lo) // 160 * 160  # whole 10 ms frames
+        heard, played = mic16[lo + shift:lo + shift + length], ref16[lo:lo + length]
+        out = canceller.process(heard, played)
+        if k == SWEEPS - 1:
+            echo = float(np.mean(heard.astype(np.float64) ** 2))
+            left = float(np.mean(out.astype(np.float64) ** 2))
+    canceller.close()
+    erle = 10 * math.log10(echo / max(left, 1.0))
+    data["erle_db"] = round(erle, 1)
+    found = f"delay {delay * 1000:.0f} ms; the canceller removes {erle:.0f} dB of the echo"
+    if erle >= ECHO_RELIABLE_DB:
+        return Check(name, OK, f"{found}: barge-in (stop, pain, pause... over the coach) will be reliable",
+                     data=data)
+    if erle >= READY_ERLE_DB:
+        return Check(name, WARN, f"{found}: barge-in works but will miss some commands",
+                     "move the speaker further from the microphone, or lower its volume", data)
+    return Check(name, WARN, f"{found}: too little for barge-in, the coach stays deaf while it speaks",
+                 "move the speaker away from the microphone; [audio] barge_in = false turns it off", data)
+
+
 def check_model(config: Config) -> Check:
     """A vosk model is configured or installed (the bundled engine is the fallback)."""
     name = "vosk model"
@@ -592,6 +710,7 @@ def run_checks(
     report(speaker_test(state))
     report(voice_test(state))
     report(mic_test(state))
+    report(echo_test(state))
     report(check_model(config))
     report(check_engine(config))
     return results

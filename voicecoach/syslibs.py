@@ -16,6 +16,7 @@ SONAME_PACKAGES: dict[str, str] = {
     "libatomic.so.1": "libatomic1",
     "libportaudio.so.2": "libportaudio2",
     "libespeak-ng.so.1": "libespeak-ng1",
+    "libspeexdsp.so.1": "libspeexdsp1",
     "libstdc++.so.6": "libstdc++6",
     "libgomp.so.1": "libgomp1",
     "libgfortran.so.5": "libgfortran5",

@@ -90,6 +90,9 @@ class Tuning:
     """Audio kept from before the endpointer's start of speech (it can clip a soft onset)."""
     min_utterance_s: float = 0.2
     """Shorter bursts are clicks or a breath, not a command."""
+    speaking_min_score: float = -1.0
+    """`min_score` while the coach is talking (barge-in): its own voice, even cancelled,
+    must not be taken for a command, so only a clearly heard word counts."""
 
 
 TUNING = Tuning()
@@ -179,6 +182,9 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         longest = max((sum(len(self._tokenizer.encode_word(" " + w.capitalize())) + 1 for w in p.split())
                        for p in self._tables[True, True]), default=0)
         self._max_tokens = max(self.tuning.free_tokens, longest + 2)
+        # While the coach talks: only the barge-in words, each as its own name.
+        self._speaking_table = {name: base[name] for name in commands.BARGE_IN if name in base}
+        self._speaking = False
         self._first_ids: dict[str, list[int]] = {}
         self._history = np.zeros(int(self.HISTORY_S * sample_rate), np.int16)
         self._history_end = 0  # clock sample index just past the newest sample kept
@@ -193,6 +199,11 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
     def listen_for_numbers(self, on: bool) -> None:
         """Also accept "zero" to "ten" as the whole utterance, or stop."""
         self._numbers = on
+
+    def listen_while_speaking(self, on: bool) -> bool:
+        """Only the barge-in words, with `speaking_min_score`, while the coach talks."""
+        self._speaking = on
+        return True
 
     # -- one utterance -----------------------------------------------------------
 
@@ -213,7 +224,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         """Back to the state of a new recognizer: clock at zero, no audio kept, commands only."""
         self._clock = AudioClock(self.sample_rate)
         self._rng = np.random.default_rng(self._seed)
-        self._numbers = self._answers = False
+        self._numbers = self._answers = self._speaking = False
         self._history_end = 0
         self.reset()
 
@@ -249,7 +260,9 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
     def classify(self, samples: np.ndarray) -> tuple[Command | None, str, float | None]:
         """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence."""
         t = self.tuning
-        table = self._tables[self._numbers, self._answers]
+        # While the coach talks only the barge-in words count, more strictly, and never by rescoring.
+        table = self._speaking_table if self._speaking else self._tables[self._numbers, self._answers]
+        min_score = t.speaking_min_score if self._speaking else t.min_score
         encoded = self._encode(samples, t.window_frames)
         free = self._model.generate(encoded, [self._prompt], beam_size=1, max_length=self._max_tokens,
                                     return_no_speech_prob=True, return_logits_vocab=True)[0]
@@ -261,13 +274,13 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         self.last_decision = dict(free=text, no_speech=free.no_speech_prob, mass=score)
         if free.no_speech_prob > t.max_no_speech:
             return None, text, None
-        if command is None and t.rescore_similarity < 1.0 and ids:
+        if command is None and t.rescore_similarity < 1.0 and ids and not self._speaking:
             phrase, score = self._rescore(encoded, text, free, table)
             command = table.get(phrase)
             self.last_decision.update(rescored=phrase, rescored_score=score)
             if command is None or score < t.min_rescored_score:
                 return None, text, None
-        if command is None or score < t.min_score:
+        if command is None or score < min_score:
             return None, text, None
         return command, phrase, math.exp(score)
 

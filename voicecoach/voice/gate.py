@@ -7,9 +7,10 @@ buffers.  A stretch starts the moment `say` is called (before the first sample
 reaches the speaker, so nothing slips through while the audio is being queued) and
 ends at the time the speaker reports its last sample left the device.
 
-Barge-in (hearing "stop" while the coach talks) is not offered: with one microphone
-and no echo canceller the coach's own "stop ... one ... done"-like words would be
-heard, and zero self-triggers comes first.
+Barge-in (hearing "stop" while the coach talks) is the listener's business: with an
+echo canceller that has learnt the room (`barge_in`), it feeds the recognizer what
+is left of the microphone while the gate is closed; without one, the gate is the
+whole story and the coach is deaf while it speaks.
 """
 
 from __future__ import annotations

@@ -6,6 +6,12 @@ never shown to the recognizer: the first such chunk resets it, dropping whatever
 partial utterance it held (it may already contain the coach's first syllable), and
 the recognizer's clock is advanced over them with `skip`, so the times it reports
 stay "seconds of audio since listening started" for every chunk, fed or not.
+
+With barge-in (a `BargeIn` given, the echo path measured, and an engine that can
+narrow its phrases), chunks captured while the coach speaks are not dropped: the
+echo canceller's residual is fed, the recognizer listens only for the short barge-in
+list, and a command decided over audio that was mostly the coach's own echo (the
+double-talk check) is dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from voicecoach.voice.gate import Gate
 from voicecoach.voice.microphone import AudioSource, AudioSourceLost
 
 if TYPE_CHECKING:  # the recognizer module belongs to the engines; only its contract matters
+    from voicecoach.voice.barge_in import BargeIn
     from voicecoach.voice.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
@@ -36,12 +43,17 @@ class AudioListener(Listener):
     """
 
     def __init__(self, source: AudioSource, recognizer: Recognizer,
-                 gate: Gate | None = None) -> None:
+                 gate: Gate | None = None, barge_in: BargeIn | None = None) -> None:
         self.source = source
         self.recognizer = recognizer
         self.gate = gate
+        self.barge_in = barge_in
         self.chunks_fed = 0
         self.chunks_gated = 0
+        self.chunks_over_speech = 0
+        """Chunks fed while the coach spoke (barge-in)."""
+        self.dropped_as_echo: list[Heard] = []
+        """Commands the double-talk check took for the coach's own voice."""
         self.first_chunk_time: float | None = None
         """Monotonic capture time of the first chunk: audio time 0 of the recognizer."""
         self._stop = threading.Event()
@@ -67,6 +79,9 @@ class AudioListener(Listener):
         gated = False
         last_end: float | None = None
         numbers = answers = False
+        # None: not asked yet; False: the engine cannot narrow (half-duplex only).
+        can_barge_in: bool | None = None if self.barge_in is not None else False
+        speaking = False
         try:
             for chunk in self.source.chunks():
                 if self._stop.is_set():
@@ -82,7 +97,14 @@ class AudioListener(Listener):
                 if last_end is not None and chunk.start - last_end > _GAP_SECONDS:
                     self.recognizer.skip(chunk.start - last_end)
                 last_end = chunk.end
-                if self.gate is not None and not self.gate.is_open(chunk.start, chunk.end):
+                pcm = chunk.pcm
+                if self.barge_in is not None:
+                    pcm = self.barge_in.process(chunk).astype("<i2").tobytes()
+                closed = self.gate is not None and not self.gate.is_open(chunk.start, chunk.end)
+                ready = self.barge_in is not None and self.barge_in.ready
+                if can_barge_in is None and ready:
+                    can_barge_in = self.recognizer.listen_while_speaking(False)
+                if closed and not (can_barge_in and ready):
                     if not gated:
                         self.recognizer.reset()
                         gated = True
@@ -90,8 +112,12 @@ class AudioListener(Listener):
                     self.chunks_gated += 1
                     continue
                 gated = False
+                if closed != speaking:  # only ever True with barge-in
+                    speaking = closed
+                    self.recognizer.listen_while_speaking(speaking)
                 self.chunks_fed += 1
-                self._deliver(self.recognizer.accept(chunk.pcm), on_heard)
+                self.chunks_over_speech += closed
+                self._deliver(self._judge(self.recognizer.accept(pcm)), on_heard)
             if not self._stop.is_set():
                 self._deliver(self.recognizer.flush(), on_heard)
             return "end of audio input"
@@ -100,6 +126,23 @@ class AudioListener(Listener):
         except Exception as exc:  # a failing engine ends listening; the coach goes on
             log.exception("listener failed")
             return f"speech recognition failed: {type(exc).__name__}: {exc}"
+
+    def _judge(self, heard: list[Heard]) -> list[Heard]:
+        """Drop commands decided over audio that was mostly the coach's echo."""
+        if self.barge_in is None or not heard or self.first_chunk_time is None:
+            return heard
+        from voicecoach.voice.barge_in import DOUBLE_TALK_DB
+
+        kept = []
+        for h in heard:
+            share = self.barge_in.echo_share_db(self.first_chunk_time + h.start,
+                                                self.first_chunk_time + h.end)
+            if share is not None and share < DOUBLE_TALK_DB:
+                log.info("dropped %s: %.1f dB of it survived echo cancellation", h.command, share)
+                self.dropped_as_echo.append(h)
+                continue
+            kept.append(h)
+        return kept
 
     def expect_numbers(self, on: bool) -> None:
         self._numbers_wanted = on

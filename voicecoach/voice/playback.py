@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 OnStart = Callable[[float], None]
 OnEnd = Callable[[float, bool], None]
+OnPlayed = Callable[[np.ndarray, int, float], None]
+"""Every block written to the device (int16 mono, its rate, when its first sample sounds)."""
 
 # If the callback has not run for this long the device is gone (a USB speaker
 # pulled out can leave PortAudio waiting forever rather than reporting an error).
@@ -74,6 +76,8 @@ class Player:
         self.lost: str | None = None
         """Why the device stopped, if it did behind our back."""
         self.underruns = 0
+        self.on_played: OnPlayed | None = None
+        """Sees every block played, silence included: the echo canceller's reference."""
         self._stream: Any = None
         self._open()
 
@@ -134,6 +138,8 @@ class Player:
             clip = self._clip
             if clip is None:
                 outdata.fill(0)
+                if self.on_played is not None:
+                    self.on_played(outdata[:, 0], self.rate, block_start)
                 return
             n = min(frames, len(clip.samples) - clip.pos)
             if n > 0:
@@ -153,6 +159,8 @@ class Player:
                     clip.started = True
                     started = clip
                     clip.written_until = block_start
+        if self.on_played is not None:
+            self.on_played(outdata[:, 0], self.rate, block_start)
         # Report outside our lock: the callbacks take the gate's lock.
         if started is not None and started.on_start is not None:
             started.on_start(block_start)

@@ -54,6 +54,13 @@ class Recognizer(ABC):
         """Hear "yes" and "no" (a question is open), or stop; engines that cannot narrow
         their phrases always hear them."""
 
+    def listen_while_speaking(self, on: bool) -> bool:
+        """Hear only the short barge-in list (stop, pain, pause, next, repeat, skip), with a
+        stricter acceptance, while the coach talks over the microphone; or go back to the
+        full table.  Returns whether the engine can: one that cannot is never fed audio
+        while the coach speaks (the listener stays half-duplex with it)."""
+        return False
+
     def reset_state(self) -> None:
         """Return to the state of a newly made recognizer (clock at zero, nothing learnt
         from audio heard so far), so the next audio is judged on its own.

@@ -1,0 +1,311 @@
+"""Barge-in in the virtual room: commands said over the coach's speech, and the coach's
+own voice through the echo path with nobody talking.
+
+    python benchmarks/barge_in.py [--routines all] [--limit N] [--voices 3] [--real 10]
+                                  [--gap 0.6] [--skip-self] [--skip-commands]
+
+The room (tests/audio_room.py) passes the coach's speaker to the microphone through
+`room_paths.COACH` (delay, reverberation, a speaker a metre away) and the user's voice
+through `room_paths.USER`.  The listener is the one `voicecoach run` uses: the room's
+microphone, the gate, the echo canceller and the default Whisper engine.
+
+1. Commands over speech: the coach reads a long instruction; 1.5-4 s into it the user
+   says one of the barge-in commands (every command, in several espeak-ng voices, and
+   the real "stop" recordings in ../shared/speech/ when present).  Acted on: the
+   listener decided that command while the coach was speaking (then the coach is cut,
+   as the runner's Hush does).  Cut: from the end of the command's words (the
+   endpointer's end of speech) to the coach's last sample leaving the speaker.
+2. Self-triggers: every distinct line of the routines (and the coach's replies) is said
+   through the room, `--gap` seconds apart, with nobody talking; every command decided
+   is a self-trigger.  ERLE: the coach's echo energy at the microphone over what the
+   canceller left of it, over the whole run.
+3. CPU of the echo canceller, per second of audio, measured on this machine.
+
+Ends with one JSON line: {"acted_on", "cut_ms_p95", "self_triggers", "seconds_played", "erle_db"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from self_trigger import routine_lines  # noqa: E402
+
+from voicecoach.commands import BARGE_IN  # noqa: E402
+
+SHARED = REPO.parent.parent / "shared" / "speech"
+VOICES = [{"voice": "en-us+f2", "rate": 175}, {"voice": "en-gb+m3", "rate": 160},
+          {"voice": "en-us+m7", "rate": 190}, {"voice": "en-us+f4", "rate": 170}]
+LONG_LINES = [
+    "Lie on your back with one knee bent and the other leg straight. Tighten the thigh of the "
+    "straight leg and lift it slowly to the height of the other knee, then lower it with control. "
+    "Keep your back flat on the floor and breathe out as you lift.",
+    "Stand tall behind a chair and hold its back with both hands. Lift one heel towards your "
+    "bottom, keeping your knees side by side, and lower it slowly. Do not lean forward, and "
+    "stop if you feel a sharp pain in the knee.",
+    "Sit on the edge of a firm chair with your feet flat on the floor. Straighten one knee until "
+    "the leg is level with the seat, hold it for a moment, then lower it slowly back down.",
+]
+
+
+class Rig:
+    """The coach's speaker and the listener, in the room, with barge-in."""
+
+    def __init__(self) -> None:
+        from audio_room import DEVICE
+
+        from voicecoach.voice.barge_in import attach
+        from voicecoach.voice.command_whisper import CommandWhisperRecognizer
+        from voicecoach.voice.gate import Gate
+        from voicecoach.voice.listener import AudioListener
+        from voicecoach.voice.microphone import SoundDeviceSource
+        from voicecoach.voice.speakers import AudioSpeaker, make_speaker
+
+        self.gate = Gate(tail=0.35)
+        speaker = make_speaker("pyttsx3", device=DEVICE, gate=self.gate)
+        assert isinstance(speaker, AudioSpeaker)
+        self.speaker = speaker
+        barge_in, why = attach(speaker.player)
+        assert barge_in is not None, why
+        self.barge_in = barge_in
+        self.heard: list = []
+        self.decisions: list[tuple[str, float, float]] = []
+        """(text, score, no-speech) of every utterance judged while the coach spoke."""
+        recognizer = CommandWhisperRecognizer()
+        judge = recognizer.classify
+
+        def classify(samples):  # a window on the engine's decisions, for choosing its threshold
+            result = judge(samples)
+            d = recognizer.last_decision or {}
+            if recognizer._speaking:
+                self.decisions.append((d.get("free", ""), d.get("mass", float("-inf")), d.get("no_speech", 1.0)))
+            return result
+
+        recognizer.classify = classify  # type: ignore[method-assign]
+        self.listener = AudioListener(SoundDeviceSource(DEVICE), recognizer, self.gate, barge_in)
+        self.cut_on_command = False
+        self.listener.start(self._on_heard, lambda reason: print("listener closed:", reason))
+        time.sleep(0.5)
+
+    def _on_heard(self, heard) -> None:
+        speaking = self.gate.is_speaking()
+        if self.cut_on_command and speaking:
+            self.speaker.stop()  # what the runner's Hush does
+        self.heard.append((heard, speaking, time.monotonic()))
+
+    def audio_time(self, t: float) -> float:
+        """Monotonic time of the recognizer's audio time `t`."""
+        assert self.listener.first_chunk_time is not None
+        return self.listener.first_chunk_time + t
+
+    def close(self) -> None:
+        self.listener.close()
+        self.speaker.close()
+
+
+def user_clips(tmp: Path, voices: int, real: int) -> list[tuple[str, str, Path]]:
+    """(command, who, wav) for every barge-in command in `voices` espeak voices, and up to
+    `real` real recordings of the words that are in the shared corpus."""
+    from speech_audio import speak
+
+    clips = []
+    for word in BARGE_IN:
+        for i, voice in enumerate(VOICES[:voices]):
+            clips.append((word, f"espeak {voice['voice']}", speak(word, tmp / f"{word}-{i}.wav", **voice)))
+        folder = SHARED / "gsc_v002_jackbl248" / word
+        if folder.is_dir():
+            for wav in sorted(folder.glob("*.wav"))[:real]:
+                padded = tmp / f"real-{wav.name}"
+                padded.write_bytes(pad_wav(wav))
+                clips.append((word, f"real {wav.stem}", padded))
+    return clips
+
+
+def pad_wav(wav: Path) -> bytes:
+    """The recording with 0.3 s of silence after it (they are trimmed tight)."""
+    import io
+    import wave
+
+    with wave.open(str(wav)) as w:
+        params, frames = w.getparams(), w.readframes(w.getnframes())
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setparams(params)
+        w.writeframes(frames + b"\0" * int(0.3 * params.framerate) * params.sampwidth * params.nchannels)
+    return out.getvalue()
+
+
+def warm_up(rig: Rig, room) -> None:
+    """The coach talks until the canceller has learnt the room (as the first lines of a session do)."""
+    deadline = time.monotonic() + 90
+    i = 0
+    while not rig.barge_in.ready and time.monotonic() < deadline:
+        rig.speaker.say(LONG_LINES[i % len(LONG_LINES)])
+        while rig.speaker.is_speaking() and not rig.barge_in.ready:
+            time.sleep(0.1)
+        i += 1
+    rig.speaker.stop()
+    rig.speaker.wait(5)
+    print(f"warm-up: barge-in {'ready' if rig.barge_in.ready else 'NOT ready'} after {i} lines; "
+          f"echo delay {rig.barge_in.delay}, recent ERLE {rig.barge_in.recent_erle_db()}", flush=True)
+
+
+def commands_over_speech(rig: Rig, room, clips, seed: int = 0) -> tuple[list[bool], list[float]]:
+    rng = random.Random(seed)
+    acted: list[bool] = []
+    cuts: list[float] = []
+    rig.cut_on_command = True
+    for n, (word, who, wav) in enumerate(clips, 1):
+        rig.heard.clear()
+        rig.decisions.clear()
+        line = LONG_LINES[n % len(LONG_LINES)]
+        rig.speaker.say(line)
+        time.sleep(rng.uniform(1.5, 4.0))
+        ready = rig.barge_in.ready
+        room.play_file(wav).wait(10)
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline and not any(s for _, s, _ in rig.heard):
+            time.sleep(0.05)
+        rig.speaker.stop()
+        rig.speaker.wait(30)
+        over = [(h, at) for h, speaking, at in rig.heard if speaking]
+        ok = any(h.command.name == word for h, _ in over)
+        acted.append(ok)
+        note = ""
+        if ok:
+            h = next(h for h, _ in over if h.command.name == word)
+            cut = [u for u in rig.gate.utterances() if u.text == line and u.cut_off]
+            if cut and cut[-1].end is not None:
+                cuts.append(cut[-1].end - rig.audio_time(h.end))
+                note = f"cut {cuts[-1] * 1000:.0f} ms after the words"
+        else:
+            note = (f"heard {[h.command.name for h, _ in over] or 'nothing'}"
+                    f"{'' if ready else ' (barge-in not ready)'}; dropped as echo "
+                    f"{len(rig.listener.dropped_as_echo)}")
+        judged = "; ".join(f"{t.strip()!r} {m:.2f}/{ns:.2f}" for t, m, ns in rig.decisions)
+        print(f"  {n:3d}/{len(clips)} {word:7s} {who:34s} {'ok  ' if ok else 'MISS'} {note} [{judged}]", flush=True)
+        time.sleep(1.0)
+    rig.cut_on_command = False
+    return acted, cuts
+
+
+def self_triggers(rig: Rig, lines: list[str], gap: float) -> tuple[list, float]:
+    rig.heard.clear()
+    rig.decisions.clear()
+    started = time.monotonic()
+    for i, line in enumerate(lines, 1):
+        rig.speaker.say(line)
+        if not rig.speaker.wait(90):
+            print(f"  the speaker never finished {line!r}")
+        time.sleep(gap)
+        if i % 25 == 0:
+            print(f"  {i}/{len(lines)} lines, {len(rig.heard)} heard so far, ERLE "
+                  f"{rig.barge_in.erle_db():.1f} dB", flush=True)
+    time.sleep(1.5)
+    from voicecoach.voice.command_whisper import transcript_words
+
+    near = sorted(((m, t, ns) for t, m, ns in rig.decisions
+                   if " ".join(transcript_words(t)) in BARGE_IN), reverse=True)
+    print(f"  {len(rig.decisions)} utterances judged over the coach; barge-in words among them "
+          f"(score/no-speech): {', '.join(f'{t.strip()!r} {m:.2f}/{ns:.2f}' for m, t, ns in near[:10]) or 'none'}")
+    return list(rig.heard), time.monotonic() - started
+
+
+def canceller_cpu(seconds: float = 20.0) -> float:
+    """Per cent of one core the canceller takes on speech-like audio, 100 ms at a time."""
+    from voicecoach.voice.echo_canceller import EchoCanceller
+
+    rng = np.random.default_rng(0)
+    ref = (rng.standard_normal(int(seconds * 16000)) * 3000).astype(np.int16)
+    mic = (np.convolve(ref, [0, 0, 0.3, 0.1, -0.05])[:len(ref)]).astype(np.int16)
+    ec = EchoCanceller()
+    t = time.process_time()
+    for i in range(0, len(ref), 1600):
+        ec.process(mic[i:i + 1600], ref[i:i + 1600])
+    return (time.process_time() - t) / seconds * 100
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--routines", default="all", help="comma-separated routine names, or all")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N lines of each routine")
+    parser.add_argument("--voices", type=int, default=3, help="espeak-ng voices per command")
+    parser.add_argument("--real", type=int, default=10, help="real recordings per command, when present")
+    parser.add_argument("--gap", type=float, default=0.6)
+    parser.add_argument("--skip-self", action="store_true")
+    parser.add_argument("--skip-commands", action="store_true")
+    args = parser.parse_args()
+
+    from audio_room import AudioRoom, pulseaudio_missing
+
+    why = pulseaudio_missing()
+    if why:
+        print(why)
+        return 2
+    names = ([p.stem for p in sorted((REPO / "routines").glob("*.yaml"))] if args.routines == "all"
+             else args.routines.split(","))
+    tmp = Path(tempfile.mkdtemp(prefix="voicecoach-bargein-"))
+    cpu = canceller_cpu()
+    print(f"echo canceller: {cpu:.1f}% of one core (100 ms chunks, 16 kHz)")
+    room = AudioRoom(tmp / "room").start()
+    result = {"acted_on": None, "cut_ms_p95": None, "self_triggers": None, "seconds_played": 0.0,
+              "erle_db": None}
+    try:
+        rig = Rig()
+        try:
+            warm_up(rig, room)
+            if not args.skip_commands:
+                clips = user_clips(tmp, args.voices, args.real)
+                print(f"commands over speech: {len(clips)} utterances", flush=True)
+                acted, cuts = commands_over_speech(rig, room, clips)
+                result["acted_on"] = round(sum(acted) / len(acted), 3)
+                if cuts:
+                    ms = sorted(c * 1000 for c in cuts)
+                    result["cut_ms_p95"] = round(float(np.percentile(ms, 95)), 1)
+                    print(f"acted on {sum(acted)}/{len(acted)}; cut after the words: median "
+                          f"{np.median(ms):.0f} ms, p95 {result['cut_ms_p95']:.0f} ms, max {ms[-1]:.0f} ms")
+                for word in BARGE_IN:
+                    got = [a for a, (w, _, _) in zip(acted, clips, strict=True) if w == word]
+                    print(f"  {word}: {sum(got)}/{len(got)}")
+            if not args.skip_self:
+                lines: list[str] = []
+                for name in names:
+                    routine, _timed = routine_lines(name)
+                    lines += routine[: args.limit] if args.limit else routine
+                lines = list(dict.fromkeys(lines))
+                print(f"self-triggers: {len(lines)} distinct lines of {', '.join(names)}", flush=True)
+                erle_before = (rig.barge_in.echo_energy, rig.barge_in.residual_energy)
+                heard, seconds = self_triggers(rig, lines, args.gap)
+                for h, speaking, _ in heard:
+                    when = "over speech" if speaking else "in a pause"
+                    print(f"  SELF-TRIGGER {h.command.name!r} ({h.text!r}) {when}")
+                echo = rig.barge_in.echo_energy - erle_before[0]
+                left = rig.barge_in.residual_energy - erle_before[1]
+                result["self_triggers"] = len(heard)
+                result["seconds_played"] = round(seconds, 1)
+                result["erle_db"] = round(float(10 * np.log10(echo / max(left, 1.0))), 1) if echo > 0 else None
+                print(f"fed {rig.listener.chunks_fed} chunks ({rig.listener.chunks_over_speech} over the coach), "
+                      f"gated {rig.listener.chunks_gated}; dropped as echo: {len(rig.listener.dropped_as_echo)}")
+            if result["erle_db"] is None and rig.barge_in.erle_db() is not None:
+                result["erle_db"] = round(float(rig.barge_in.erle_db()), 1)
+        finally:
+            rig.close()
+    finally:
+        room.stop()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
