@@ -329,13 +329,21 @@ def _parse_wav(blob: bytes) -> tuple[int, int, bytes]:
     raise ValueError("no audio data in espeak-ng output")
 
 
-def speaker_test(state: _State) -> Check:
-    """Say a sentence through the output device with espeak-ng and sounddevice."""
-    name = "speaker test"
+def _no_output(state: _State, name: str) -> Check | None:
+    """The skip for a check that plays sound, when sound is off or there is nowhere to play it."""
     if state.no_sound:
         return Check(name, SKIP, "skipped (--no-sound)")
     if state.sd is None or state.output_device is None:
         return Check(name, SKIP, "skipped: no usable output device (see above)")
+    return None
+
+
+def speaker_test(state: _State) -> Check:
+    """Say a sentence through the output device with espeak-ng and sounddevice."""
+    name = "speaker test"
+    skipped = _no_output(state, name)
+    if skipped is not None:
+        return skipped
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         return Check(
@@ -392,10 +400,9 @@ def speaker_test(state: _State) -> Check:
 def voice_test(state: _State) -> Check:
     """Say a sentence with the configured speaker and voice (Piper or its fallback), as a session would."""
     name = "voice test"
-    if state.no_sound:
-        return Check(name, SKIP, "skipped (--no-sound)")
-    if state.sd is None or state.output_device is None:
-        return Check(name, SKIP, "skipped: no usable output device (see above)")
+    skipped = _no_output(state, name)
+    if skipped is not None:
+        return skipped
     if state.config.speech.speaker not in ("auto", "piper"):
         return Check(name, SKIP, f"skipped: the speaker is {state.config.speech.speaker} (tested above)")
     from voicecoach.voices import speak_test_sentence
