@@ -239,3 +239,25 @@ def test_a_downloaded_voice_is_found_by_name_before_the_bundled_one(tmp_path: Pa
     assert chosen.source == "downloaded" and chosen.model.parent == tmp_path / "voices"
     assert find_voice("en-us", tmp_path).name == BUNDLED_VOICE  # an espeak-ng name: the default voice
     assert json.loads(chosen.config.read_text())["audio"]["sample_rate"] == 22050
+
+
+def test_a_runtime_that_crashes_on_import_falls_back_instead_of_killing_the_coach(tmp_path, monkeypatch):
+    # Under arm64 emulation `import onnxruntime` dies with SIGSEGV: the check runs it in a child first.
+    import platform
+    import subprocess
+    import sys
+
+    from voicecoach.voice import piper_voice
+    from voicecoach.voice.tts import TtsError
+
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    crashed = subprocess.CompletedProcess([], -11, b"", b"")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: crashed)
+    with pytest.raises(TtsError, match=r"crashes on this machine when it loads \(signal 11\)"):
+        piper_voice._check_runtime_loads(tmp_path)
+    fine = subprocess.CompletedProcess([], 0, b"", b"")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: fine)
+    piper_voice._check_runtime_loads(tmp_path)  # loads: remembered, not checked again
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: crashed)
+    piper_voice._check_runtime_loads(tmp_path)

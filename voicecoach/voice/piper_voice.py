@@ -24,6 +24,44 @@ from voicecoach.voices import VoiceError, VoiceFiles, find_voice
 _PROBE = "Ready."
 
 
+def _check_runtime_loads(data_folder: Any = None) -> None:
+    """Raise TtsError if importing onnxruntime would crash this process.
+
+    On some aarch64 systems (seen under qemu's arm64 emulation) `import onnxruntime` dies with
+    a segmentation fault, which no `except` can catch: the coach would vanish instead of
+    falling back to pyttsx3.  So on aarch64 the import is first tried in a child process, once
+    per onnxruntime version (a success is remembered in the data folder's cache).
+    """
+    import importlib.metadata
+    import platform
+    import subprocess
+    import sys
+
+    from voicecoach import paths
+
+    if "onnxruntime" in sys.modules or platform.machine() not in ("aarch64", "arm64"):
+        return
+    try:
+        version = importlib.metadata.version("onnxruntime")
+    except importlib.metadata.PackageNotFoundError:
+        return  # the import below says it is not installed
+    mark = paths.data_dir(data_folder) / "cache" / f"onnxruntime-{version}-{platform.machine()}.ok"
+    if mark.exists():
+        return
+    try:
+        child = subprocess.run([sys.executable, "-c", "import onnxruntime"], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TtsError(f"could not check that onnxruntime loads: {exc}") from exc
+    if child.returncode != 0:
+        how = f"signal {-child.returncode}" if child.returncode < 0 else f"exit {child.returncode}"
+        raise TtsError(f"onnxruntime {version} crashes on this machine when it loads ({how})")
+    try:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+    except OSError:
+        pass  # checked again next time
+
+
 class PiperRenderer(Renderer):
     """Renders with a Piper voice; raises `TtsError` with one clear reason if it cannot load."""
 
@@ -33,6 +71,7 @@ class PiperRenderer(Renderer):
     def __init__(self, settings: VoiceSettings | None = None, voice: VoiceFiles | None = None,
                  data_folder: Any = None) -> None:
         settings = settings or VoiceSettings()
+        _check_runtime_loads(data_folder)
         try:
             import onnxruntime
             from piper import PiperVoice, SynthesisConfig
