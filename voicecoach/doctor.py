@@ -528,8 +528,6 @@ def echo_test(state: _State) -> Check:
     name = "echo path"
     if state.no_sound:
         return Check(name, SKIP, "skipped (--no-sound)")
-    if not state.config.audio.barge_in:
-        return Check(name, SKIP, "skipped: barge-in is off ([audio] barge_in = false)")
     if state.sd is None or state.input_device is None or state.output_device is None:
         return Check(name, SKIP, "skipped: no usable input and output device (see above)")
     from voicecoach.voice.echo_canceller import available
