@@ -280,22 +280,9 @@ def test_each_file_gets_the_same_answer_in_any_order(tmp_path: Path, capsys: pyt
 
 
 def test_run_prints_the_notes_and_says_a_broken_engine_once() -> None:
-    from voicecoach.voice.base import Speaker
+    from test_mic_loss import SpeakerSpy
 
-    class Recording(Speaker):
-        def __init__(self) -> None:
-            self.said: list[str] = []
-
-        def say(self, text: str) -> None:
-            self.said.append(text)
-
-        def stop(self) -> None:
-            pass
-
-        def is_speaking(self) -> bool:
-            return False
-
-    speaker = Recording()
+    speaker = SpeakerSpy()
     spoken = "The vosk speech engine cannot start: a system library is missing."
     voice = app.Voice(speaker, None, "audio", ["The vosk speech engine cannot start: ..."], announce=spoken)
     err = io.StringIO()
