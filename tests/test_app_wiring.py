@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from voicecoach import app, history
-from voicecoach.cli import UserError, build_parser
+from voicecoach.cli import UserError, build_parser, session_settings
 from voicecoach.voice.base import Listener
 from voicecoach.voice.speakers import PrintSpeaker
 
@@ -57,14 +57,22 @@ def test_a_bad_event_log_path_leaves_nothing_open(tmp_path, monkeypatch):
     args = build_parser().parse_args(["run", str(MINI), "--text", "--data-dir", str(tmp_path),
                                       "--events", str(tmp_path / "no such folder" / "events.jsonl")])
     with pytest.raises(UserError, match="cannot write the event log"):
-        app.run_session(args, io.StringIO())
+        app.run_session(session_settings(args), io.StringIO())
     assert len(stores) == 1 and getattr(stores[0], "was_closed", False)
     assert voice.speaker.closed and voice.listener.closed
 
 
-def test_the_app_does_not_import_the_command_line():
-    # The doors (cli, serve) call the app; the app never calls back into a door.
-    tree = ast.parse(Path(app.__file__).read_text(encoding="utf-8"))
+def _imports(module: Any) -> set[str]:
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert "voicecoach.cli" not in imported and "voicecoach.errors" in imported
+    return imported | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+
+
+def test_the_app_does_not_import_the_command_line():
+    # The door (cli) calls the app; the app never calls back into it, and argparse stays at the door.
+    from voicecoach import serve, settings
+
+    for module in (app, serve, settings):
+        imported = _imports(module)
+        assert "voicecoach.cli" not in imported and "argparse" not in imported, module.__name__
+    assert "voicecoach.errors" in _imports(app)

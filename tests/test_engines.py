@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from speech_audio import needs_espeak, speak, write_wav
 
-from voicecoach import app, doctor, models, recognize, serve, syslibs
+from voicecoach import app, doctor, models, recognize, serve, settings, syslibs
 from voicecoach.config import Config, load_config
 from voicecoach.voice import engines
 from voicecoach.voice.command_whisper import CommandWhisperRecognizer
@@ -226,7 +226,7 @@ def test_serve_says_a_broken_engine_once(own_models: Path, monkeypatch: pytest.M
     make_model(own_models / "vosk-model-small-en-us-0.15")
     fail_import(monkeypatch, "vosk", OSError(LIBATOMIC_ERROR))
     err = io.StringIO()
-    server = serve.Server(argparse.Namespace(), out=io.StringIO(), err=err)
+    server = serve.Server(settings.build(), out=io.StringIO(), err=err)
     server.config = Config()
     server.menu.phrases = lambda: {"start tiny": "resume"}  # type: ignore[method-assign]
     server._ensure_recognizer()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import models
+from voicecoach import models, settings
 from voicecoach.config import load_config
 from voicecoach.models import ModelError, download_model, find_model_dir, is_vosk_model
 
@@ -304,10 +304,8 @@ def test_a_downloaded_model_is_the_one_run_serve_doctor_and_recognize_use(
     RecordingVosk.loaded = []
     if how == "command line":
         monkeypatch.delenv("VOICECOACH_DATA_FOLDER")  # from here on only --data-dir says it
-    run_args = argparse.Namespace(config=str(config_file), engine=None, model=None, speaker=None,
-                                  input_device=None, output_device=None, no_checkins=False,
-                                  data_dir=str(data) if how == "command line" else None)
-    config = app.load_settings(run_args).config
+    config = settings.build(config_file=config_file, overrides={
+        "data.folder": str(data) if how == "command line" else None}).config
     assert config.data.folder == data
     recognizer, notes = app.open_recognizer("auto", None, config)  # `run`
     assert isinstance(recognizer, RecordingVosk) and notes == []

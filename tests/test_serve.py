@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from speech_audio import needs_espeak, speak, speech_clip
 
-from voicecoach import serve
-from voicecoach.cli import build_parser
+from voicecoach import cli, serve
+from voicecoach.cli import build_parser, session_settings
 from voicecoach.recognize import ClipRunner
 from voicecoach.serve import LineBox, Server, build_menu, make_idle_recognizer
 from voicecoach.voice.engines import EngineUnavailable
@@ -71,6 +71,11 @@ def config(tmp_path: Path) -> Path:
 
 def serve_args(*extra: str) -> object:
     return build_parser().parse_args(["serve", *extra])
+
+
+def make_server(args: object, **streams: object) -> Server:
+    """The server `voicecoach serve` would make from these options."""
+    return Server(session_settings(args), routines=args.routines, **streams)  # type: ignore[attr-defined]
 
 
 # -- the menu and the idle grammar -----------------------------------------------------------
@@ -238,7 +243,7 @@ def test_typed_serve_lists_starts_a_session_and_waits_again(routines: Path, conf
             typed.flush()
 
     screen, errors = Screen(), Screen()
-    server = Server(args, out=screen, err=errors, stdin=stdin)
+    server = make_server(args, out=screen, err=errors, stdin=stdin)
     problems = drive(server, screen, write, [
         ("waiting for", 1, "what can I do"),
         ("Tiny: say start tiny.", 1, "hello"),
@@ -262,21 +267,20 @@ def test_typed_serve_lists_starts_a_session_and_waits_again(routines: Path, conf
     assert ends[0]["outcome"] == "stopped" and len(ends) == 2
 
 
-def test_serve_exits_non_zero_only_when_it_cannot_work(tmp_path: Path, config: Path):
+def test_serve_exits_non_zero_only_when_it_cannot_work(tmp_path: Path, config: Path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     for extra, why in [(["--routines", str(empty)], "no routine to offer"),
                        (["--routines", str(tmp_path / "missing")], "no routine folder")]:
         err = Screen()
-        code = Server(serve_args("--text", "--config", str(config), *extra), out=Screen(), err=err,
+        code = make_server(serve_args("--text", "--config", str(config), *extra), out=Screen(), err=err,
                       stdin=io.StringIO("")).run()
         assert code == 1 and why in err.text
     bad = tmp_path / "bad.toml"
     bad.write_text("[speech]\nrate = 9000\n")
-    err = Screen()
-    assert Server(serve_args("--text", "--config", str(bad)), out=Screen(), err=err,
-                  stdin=io.StringIO("")).run() == 1
-    assert "rate" in err.text
+    assert cli.main(["serve", "--text", "--config", str(bad)]) == 1
+    said = capsys.readouterr().err
+    assert "serve: " in said and "rate" in said
 
 
 def test_no_speech_engine_at_all_is_fatal(routines: Path, config: Path, monkeypatch):
@@ -286,7 +290,7 @@ def test_no_speech_engine_at_all_is_fatal(routines: Path, config: Path, monkeypa
     monkeypatch.setattr(serve, "idle_engine", broken)
     err = Screen()
     args = serve_args("--routines", str(routines), "--config", str(config))
-    assert Server(args, out=Screen(), err=err, stdin=io.StringIO("")).run() == 1
+    assert make_server(args, out=Screen(), err=err, stdin=io.StringIO("")).run() == 1
     assert "no speech engine: the bundled engine cannot load" in err.text
 
 
@@ -296,7 +300,7 @@ def test_missing_audio_devices_are_retried_not_fatal(routines: Path, config: Pat
                       "--speaker", "espeak-ng", "--input-device", "no-such-microphone",
                       "--output-device", "no-such-speaker")
     out, err = Screen(), Screen()
-    server = Server(args, out=out, err=err, stdin=io.StringIO(""))
+    server = make_server(args, out=out, err=err, stdin=io.StringIO(""))
 
     def stop_after_retries() -> None:
         err.wait_for("audio devices not ready", times=3, timeout=30)

@@ -8,7 +8,6 @@ session that is coached but not recorded.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import os
@@ -23,10 +22,11 @@ from typing import IO, Any
 
 from voicecoach import progression
 from voicecoach.errors import UserError
-from voicecoach.plan import Plan, PlanSettings, with_timings
-from voicecoach.routine import Routine, Tempo, find_routine
+from voicecoach.plan import Plan
+from voicecoach.routine import Routine, find_routine
 from voicecoach.runner import EventLog, InputRecovery, Record, Runner, Writer
 from voicecoach.session import Session, SessionOptions
+from voicecoach.settings import SessionSettings
 from voicecoach.voice.base import Listener, Speaker
 from voicecoach.voice.gate import Gate
 
@@ -35,41 +35,6 @@ from voicecoach.voice.gate import Gate
 # milliseconds.  The wait is on the writer's thread, never the coach's.
 RECORD_TIMEOUT = 1.0
 SPOKEN_KEPT = "I can't save to your history just now, but your sets are kept safe."
-
-
-class RunError(Exception):
-    """The session cannot start; the message says why."""
-
-
-def load_settings(args: argparse.Namespace) -> Any:
-    """The effective configuration, with this command line's options on top."""
-    from voicecoach.config import ConfigError, load_config
-
-    overrides = {
-        "speech.engine": getattr(args, "engine", None),
-        "speech.model": getattr(args, "model", None),
-        "speech.speaker": getattr(args, "speaker", None),
-        "audio.input_device": getattr(args, "input_device", None),
-        "audio.output_device": getattr(args, "output_device", None),
-        "coach.pain_checkins": False if getattr(args, "no_checkins", False) else None,
-        "data.folder": getattr(args, "data_dir", None),
-    }
-    try:
-        return load_config(Path(args.config).expanduser() if getattr(args, "config", None) else None,
-                           overrides=overrides)
-    except ConfigError as exc:
-        raise RunError(str(exc)) from None
-
-
-def plan_settings_from(loaded: Any) -> PlanSettings:
-    coach = loaded.config.coach
-    rest_from_config = loaded.sources.get("coach.rest_seconds", "default") != "default"
-    return PlanSettings(
-        ready_seconds=float(coach.ready_seconds),
-        switch_seconds=float(coach.switch_seconds),
-        rest_seconds=float(coach.rest_seconds) if rest_from_config else None,
-        tempo=Tempo(coach.tempo_up, coach.tempo_top, coach.tempo_down, coach.tempo_bottom),
-    )
 
 
 @dataclass
@@ -191,13 +156,14 @@ def reopen_microphone(device: Any, recognizer: Any, gate: Gate | None,
     return AudioListener(source, recognizer, gate, barge_in)
 
 
-def open_voice(args: argparse.Namespace, config: Any, out: IO[str]) -> Voice:
+def open_voice(settings: SessionSettings, out: IO[str]) -> Voice:
     """The speaker and listener to use, falling back to text mode with a reason."""
     from voicecoach.voice.speakers import AudioSpeaker, PrintSpeaker, make_speaker
     from voicecoach.voice.typed import TypedListener
 
+    config = settings.config
     speech = config.speech
-    if args.text or speech.engine == "text":
+    if settings.text_mode:
         return Voice(PrintSpeaker(out), TypedListener(sys.stdin), "text")
     notes: list[str] = []
     speaker: Speaker | None = None
@@ -385,18 +351,16 @@ def _end_if_unfinished(store: Any, recorder: HistoryRecorder) -> None:
         store.end_session(recorder.session_id, outcome="interrupted", ended_at=time.time())
 
 
-def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
+    """Coach one session of `settings.routine`; the exit code (130 when interrupted).
+
+    `run` calls this once and `serve` once per session: the voice, the history store and
+    the event log are opened here, in one ExitStack, and closed however the session ends."""
     out = out or sys.stdout
     err = sys.stderr
-
-    try:
-        loaded = load_settings(args)
-    except RunError as exc:
-        raise UserError(str(exc)) from None
-    config = loaded.config
-    routine = find_routine(args.routine)
-    plan = Plan(routine, with_timings(plan_settings_from(loaded), rest_seconds=getattr(args, "rest", None),
-                                      ready_seconds=getattr(args, "ready", None)))
+    config = settings.config
+    routine = find_routine(settings.routine)
+    plan = Plan(routine, settings.plan)
     options = SessionOptions(checkins=bool(config.coach.pain_checkins))
 
     # Everything opened is closed in reverse order, however the session ends or fails to
@@ -406,7 +370,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         resume_from: int | None = None
         targets: dict[int, int] = {}
         runner: Runner | None = None
-        if not args.no_history:
+        if settings.record:
             from voicecoach.history import default_db_path, open_durable
 
             def unavailable(reason: str, kept: bool) -> None:
@@ -433,7 +397,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             store = open_durable(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
                                  on_trouble=unavailable, on_saved=saved)
             stack.callback(store.close)
-            if store.recording and not args.fresh:
+            if store.recording and not settings.fresh:
                 point = store.resume_point(routine.name, plan.set_keys())
                 if point is not None and point.next_set is not None:
                     options.resume_at = point.next_set
@@ -443,7 +407,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
                 targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
                 options.step_up = step_up_offer(store, routine, by_name)
 
-        voice = open_voice(args, config, out)
+        voice = open_voice(settings, out)
         stack.callback(_close_voice, voice)
         tell_notes(voice, err)
         if voice.mode == "audio":
@@ -459,18 +423,18 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             recorders.append(recorder)
             stack.callback(_end_if_unfinished, store, recorder)
         log = None
-        if args.events:
+        if settings.events is not None:
             try:
-                log = EventLog(args.events)
+                log = EventLog(settings.events)
             except OSError as exc:
-                raise UserError(f"cannot write the event log {args.events}: {exc.strerror or exc}") from None
+                raise UserError(f"cannot write the event log {settings.events}: {exc.strerror or exc}") from None
             recorders.append(log)
             stack.callback(log.close)
         from voicecoach.view import make_view
         from voicecoach.voice.speakers import PrintSpeaker
 
-        view = make_view(getattr(args, "view", None) or "auto", out, text_mode=voice.mode == "text",
-                         time_scale=args.time_scale)
+        view = make_view(settings.view, out, text_mode=voice.mode == "text",
+                         time_scale=settings.time_scale)
         if view is not None:
             sinks.append(view)
             if hasattr(view, "close"):
@@ -483,7 +447,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         # A step accepted in an earlier session stays: start from the current targets, not from
         # the bottom of each range.
         session.targets.update(progression.raised_targets(routine, targets))
-        runner = Runner(session, voice.speaker, voice.listener, time_scale=args.time_scale, sinks=sinks,
+        runner = Runner(session, voice.speaker, voice.listener, time_scale=settings.time_scale, sinks=sinks,
                         writer=Writer(recorders) if recorders else None)
         voice.attach(runner)
 

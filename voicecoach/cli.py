@@ -17,8 +17,10 @@ from pathlib import Path
 from voicecoach import __version__
 from voicecoach.commands import help_names
 from voicecoach.errors import UserError
-from voicecoach.plan import Plan, PlanSettings, format_plan, with_timings
+from voicecoach.plan import Plan, format_plan
 from voicecoach.routine import Routine, RoutineError, find_routine, list_routines, load_routine
+from voicecoach.settings import VIEWS, SessionSettings
+from voicecoach.settings import build as build_settings
 
 EPILOG = """\
 examples:
@@ -40,7 +42,6 @@ PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("voicecoach.doctor", "check this machine and say what is wrong"),
     "config": ("voicecoach.config", "print the effective configuration"),
     "history": ("voicecoach.history_report", "show past sessions"),
-    "serve": ("voicecoach.serve", "wait hands-free and start a routine on \"start ...\""),
 }
 
 
@@ -62,6 +63,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="coach a routine", description="Coach a routine, start to finish.")
     run.add_argument("routine", help="a routine name (see `voicecoach list`) or a path to a routine file")
     add_session_arguments(run)
+
+    serve = sub.add_parser("serve", help='wait hands-free and start a routine on "start ..."',
+                           description='Wait hands-free and start a routine on "start ...".',
+                           epilog='Say "start" and a routine\'s name or alias ("coach, start hips"), or "what can I '
+                                  'do" to hear the routines. --text reads the same phrases typed, one per line.')
+    add_session_arguments(serve)
+    serve.add_argument("--routines", metavar="DIR", type=_path,
+                       help="offer only the routines in DIR (default: every routine folder)")
 
     sub.add_parser("list", help="list the routines", description="List the routines you can run.")
 
@@ -119,7 +128,7 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true", help="start from the beginning, even after an interrupted session")
     p.add_argument("--data-dir", metavar="DIR", help="where the session history is kept")
     p.add_argument("--no-history", action="store_true", help="don't record this session")
-    p.add_argument("--view", choices=["auto", "live", "plain", "off"], default="auto",
+    p.add_argument("--view", choices=VIEWS, default="auto",
                    help="the screen: a large live panel (live), one line per set (plain), or off; "
                         "auto is live on a terminal and off in text mode")
 
@@ -134,10 +143,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def plan_settings(args: argparse.Namespace, base: PlanSettings | None = None) -> PlanSettings:
-    """`base` with this command line's --rest and --ready."""
-    return with_timings(base or PlanSettings(), rest_seconds=getattr(args, "rest", None),
-                        ready_seconds=getattr(args, "ready", None))
+def session_settings(args: argparse.Namespace) -> SessionSettings:
+    """The one typed settings object for `run`, `serve` and `plan`, from this command line."""
+    overrides = {
+        "speech.engine": getattr(args, "engine", None),
+        "speech.model": getattr(args, "model", None),
+        "speech.speaker": getattr(args, "speaker", None),
+        "audio.input_device": getattr(args, "input_device", None),
+        "audio.output_device": getattr(args, "output_device", None),
+        "coach.pain_checkins": False if getattr(args, "no_checkins", False) else None,
+        "data.folder": getattr(args, "data_dir", None),
+    }
+    return build_settings(
+        config_file=getattr(args, "config", None), overrides=overrides,
+        rest_seconds=getattr(args, "rest", None), ready_seconds=getattr(args, "ready", None),
+        routine=getattr(args, "routine", "") or "", text=bool(getattr(args, "text", False)),
+        time_scale=getattr(args, "time_scale", 1.0), events=getattr(args, "events", None),
+        view=getattr(args, "view", None) or "auto", fresh=bool(getattr(args, "fresh", False)),
+        record=not getattr(args, "no_history", False))
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -202,14 +225,9 @@ def format_routine(r: Routine) -> str:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     # The same timings as `run` (the configuration, then the options), so the script is the session's.
-    from voicecoach.app import RunError, load_settings, plan_settings_from
-
-    try:
-        loaded = load_settings(args)
-    except RunError as exc:
-        raise UserError(str(exc)) from None
+    settings = session_settings(args)
     routine = find_routine(args.routine)
-    sys.stdout.write(format_plan(Plan(routine, plan_settings(args, plan_settings_from(loaded)))))
+    sys.stdout.write(format_plan(Plan(routine, settings.plan)))
     return 0
 
 
@@ -238,12 +256,23 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from voicecoach.app import run_session
-    return run_session(args)
+    return run_session(session_settings(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from voicecoach.serve import CANNOT_WORK, Server
+
+    try:
+        settings = session_settings(args)
+    except UserError as exc:  # under systemd: one line in the journal, and the "cannot work" code
+        print(f"serve: {exc}", file=sys.stderr)
+        return CANNOT_WORK
+    return Server(settings, routines=args.routines).run()
 
 
 COMMANDS = {
     "list": cmd_list, "show": cmd_show, "plan": cmd_plan, "check": cmd_check,
-    "suggest": cmd_suggest, "run": cmd_run,
+    "suggest": cmd_suggest, "run": cmd_run, "serve": cmd_serve,
 }
 
 

@@ -24,7 +24,6 @@ how most tests drive it; a session started from there reads the same typed input
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import queue
 import signal
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from voicecoach.commands import normalize
+from voicecoach.settings import SessionSettings
 
 WAKE_WORD = "coach"
 START_WORD = "start"
@@ -313,9 +313,11 @@ class _Stop(Exception):
 class Server:
     """The idle loop.  `run()` returns the exit code."""
 
-    def __init__(self, args: argparse.Namespace, out: IO[str] | None = None,
+    def __init__(self, settings: SessionSettings, routines: Path | None = None, out: IO[str] | None = None,
                  err: IO[str] | None = None, stdin: IO[str] | None = None) -> None:
-        self.args = args
+        self.settings = settings
+        self.routines = routines
+        """Offer only the routines in this folder (None: every routine folder)."""
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.stdin = stdin if stdin is not None else sys.stdin
@@ -329,7 +331,7 @@ class Server:
         self._announce: str | None = None  # why an engine is broken, to say once
         self._idle = object()  # the idle loop's claim on typed input
         self.menu = Menu()
-        self.config: Any = None
+        self.config = settings.config
 
     # -- output -----------------------------------------------------------------------
 
@@ -392,20 +394,13 @@ class Server:
         return previous
 
     def _run(self) -> int:
-        from voicecoach.app import RunError, load_settings
-
-        try:
-            self.config = load_settings(self.args).config
-        except RunError as exc:
-            raise ServeError(str(exc)) from None
         self._load_menu()
-        text = bool(self.args.text) or self.config.speech.engine == "text"
-        if text:
+        if self.settings.text_mode:
             return self._run_text()
         return self._run_audio()
 
     def _load_menu(self) -> None:
-        folder = Path(self.args.routines).expanduser() if self.args.routines else None
+        folder = self.routines
         if folder is not None and not folder.is_dir():
             raise ServeError(f"no routine folder {folder}")
         self.menu = build_menu(folder)
@@ -423,9 +418,6 @@ class Server:
         from voicecoach.errors import UserError
         from voicecoach.routine import RoutineError
 
-        ns = argparse.Namespace(**vars(self.args))
-        ns.routine = str(item.path)
-        ns.text = text_mode
         self.sessions += 1
         self.status(f"starting {item.name}")
         saved_stdin = sys.stdin
@@ -433,7 +425,7 @@ class Server:
             # run_session reads typed commands from sys.stdin; give it this box's lines.
             sys.stdin = self.lines.feed()  # type: ignore[assignment]
         try:
-            code = run_session(ns, self.out)
+            code = run_session(self.settings.for_routine(str(item.path), text=text_mode), self.out)
         except RoutineError as exc:
             for p in exc.problems:
                 self.problem(str(p))
@@ -626,26 +618,3 @@ class Server:
                 assert item is not None
                 self._say_and_wait(speaker, f"Starting {item.title}.")
                 return item
-
-
-# -- the command line ------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`voicecoach serve` takes the options of `run`, and where to find the routines."""
-    from voicecoach.cli import add_session_arguments
-
-    add_session_arguments(parser)
-    parser.add_argument("--routines", metavar="DIR",
-                        help="offer only the routines in DIR (default: every routine folder)")
-    # `run` may get --view from the session options; add it here only if it did not.
-    with contextlib.suppress(argparse.ArgumentError):
-        parser.add_argument("--view", choices=["auto", "live", "plain", "off"], default="auto",
-                            help="the live view of a session (default: live on a terminal)")
-    parser.epilog = ('Say "start" and a routine\'s name or alias ("coach, start hips"), or "what can I '
-                     'do" to hear the routines. --text reads the same phrases typed, one per line.')
-
-
-def run(args: argparse.Namespace) -> int:
-    """Serve until stopped; the exit code."""
-    return Server(args).run()
