@@ -189,6 +189,8 @@ def format_routine(r: Routine) -> str:
         lines.append(f"{i}. {ex.name}: {plan.work_summary(ex)}")
         if ex.equipment:
             lines.append("   Equipment: " + ", ".join(ex.equipment))
+        if ex.optional_equipment:
+            lines.append("   Can also use: " + "; ".join(ex.optional_equipment))
         for n, step in enumerate(ex.steps, 1):
             lines.append(f"   {n}) {step}")
         if ex.parts:

@@ -13,7 +13,7 @@ from typing import Any
 
 from voicecoach import questions
 from voicecoach.commands import Command, help_text, is_answer, works_while_paused
-from voicecoach.plan import COUNT, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
+from voicecoach.plan import COUNT, HARDER_LEAD, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
 from voicecoach.questions import Decision, Question, Questions
 from voicecoach.tally import Tally
 
@@ -348,6 +348,15 @@ class Session:
             return [Say("That's as loud as I go.")]
         self.gain_db += LOUDER_STEP_DB
         return [Event("volume", {"gain_db": self.gain_db}), Say("Louder.")]
+
+    def _cmd_harder(self, now: float, _c: Command) -> list[Output]:
+        e = self.block.exercise
+        if e is None:
+            return [Say("Say harder during an exercise to hear how to make it harder.")]
+        ex = self.plan.routine.exercises[e]
+        if not ex.harder:
+            return [Say(f"I don't have a harder version of {ex.name}.")]
+        return [Say(" ".join((HARDER_LEAD, *ex.harder)))]
 
     def _cmd_pain(self, now: float, _c: Command) -> list[Output]:
         if self.paused_since is None:
