@@ -17,11 +17,12 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from voicecoach import progression
+from voicecoach.brief import has_done, is_brief
 from voicecoach.errors import UserError
 from voicecoach.plan import Plan, PlanSettings, with_timings
 from voicecoach.routine import Routine, Tempo, find_routine
@@ -69,6 +70,7 @@ def plan_settings_from(loaded: Any) -> PlanSettings:
         switch_seconds=float(coach.switch_seconds),
         rest_seconds=float(coach.rest_seconds) if rest_from_config else None,
         tempo=Tempo(coach.tempo_up, coach.tempo_top, coach.tempo_down, coach.tempo_bottom),
+        brief=coach.brief == "always",  # "auto" is decided with the history, in run_session
     )
 
 
@@ -442,6 +444,8 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
                 by_name = current_targets(store, routine)
                 targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
                 options.step_up = step_up_offer(store, routine, by_name)
+                if is_brief(config.coach.brief, has_done(store.recent(200), routine.name)):
+                    plan = Plan(routine, replace(plan.settings, brief=True))
 
         voice = open_voice(args, config, out)
         stack.callback(_close_voice, voice)

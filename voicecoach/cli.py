@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 from voicecoach import __version__
@@ -73,6 +74,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                           description="Print the whole script of a session, with times, without waiting.")
     plan.add_argument("routine")
     add_timing_arguments(plan)
+    plan.add_argument("--brief", action="store_true",
+                      help="the short form a returning user hears (see [coach] brief in the configuration)")
     plan.add_argument("--config", metavar="FILE", help="configuration file (default ~/.config/voicecoach/config.toml)")
 
     check = sub.add_parser("check", help="validate routine files",
@@ -211,7 +214,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except RunError as exc:
         raise UserError(str(exc)) from None
     routine = find_routine(args.routine)
-    sys.stdout.write(format_plan(Plan(routine, plan_settings(args, plan_settings_from(loaded)))))
+    settings = plan_settings(args, plan_settings_from(loaded))
+    if args.brief:
+        settings = replace(settings, brief=True)
+    sys.stdout.write(format_plan(Plan(routine, settings)))
     return 0
 
 

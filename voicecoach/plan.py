@@ -35,6 +35,9 @@ class PlanSettings:
     """Speaking speed used to estimate how long a sentence takes."""
     sentence_gap: float = 0.5
     """Silence between two sentences (seconds)."""
+    brief: bool = False
+    """For a returning user: a short welcome, the safety lines, and each exercise's name and
+    first step; `steps_block` has all the steps, for "repeat"."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,8 @@ class Plan:
     # -- blocks ---------------------------------------------------------------------
 
     def _intro(self, rest_of_plan: float) -> Block:
+        if self.settings.brief:
+            return self._brief_intro(rest_of_plan)
         r = self.routine
         tl = _Timeline(self.settings)
         tl.say(f"Welcome. This is {r.title}.")
@@ -258,16 +263,41 @@ class Plan:
         tl.say("Say help at any time to hear what you can say.")
         return Block("intro", tuple(tl.cues), round(tl.t, 3))
 
+    def _brief_intro(self, rest_of_plan: float) -> Block:
+        r = self.routine
+        tl = _Timeline(self.settings)
+        tl.say(f"Welcome back to {r.title}.")
+        tl.say(*r.safety)
+        count = len(r.exercises)
+        minutes = max(1, round(rest_of_plan / 60))
+        tl.say(f"{plural(count, 'exercise')}, about {plural(minutes, 'minute')}.")
+        tl.say("I'll give each exercise's first step. Say repeat to hear all its steps.")
+        return Block("intro", tuple(tl.cues), round(tl.t, 3))
+
+    def _steps(self, ex: Exercise) -> list[str]:
+        """All of an exercise's steps, with its parts."""
+        lines = list(ex.steps)
+        if ex.parts:
+            names = [p[0].lower() + p[1:] for p in ex.parts]
+            lines.append(f"Each set has {plural(len(ex.parts), 'part')}: {spoken_list(names)}.")
+        return lines
+
+    def steps_block(self, e: int) -> Block:
+        """Every step of exercise `e`, read in place of its introduction (a brief session's "repeat")."""
+        tl = _Timeline(self.settings)
+        tl.say(*self._steps(self.routine.exercises[e]))
+        return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
+
     def _exercise_intro(self, e: int, ex: Exercise, count: int) -> Block:
         tl = _Timeline(self.settings)
         tl.say(f"Exercise {e + 1} of {count}: {ex.name}.")
+        if self.settings.brief:
+            tl.say(ex.steps[0])
+            return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
         tl.say(*equipment_sentences(ex.equipment, "You need"))
         tl.say(*(f"You can also use {item}." for item in ex.optional_equipment))
         tl.say(self.work_summary(ex))
-        tl.say(*ex.steps)
-        if ex.parts:
-            names = [p[0].lower() + p[1:] for p in ex.parts]
-            tl.say(f"Each set has {plural(len(ex.parts), 'part')}: {spoken_list(names)}.")
+        tl.say(*self._steps(ex))
         tl.say(*ex.tips)
         return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
 

@@ -273,12 +273,20 @@ class Session:
 
     def _cmd_repeat(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
+        if self.plan.settings.brief and kind in ("exercise", "ready") and self.block.exercise is not None:
+            return [Hush()] + self._read_all_steps(self.block.exercise, now)
         if kind == "ready":
             return [Hush()] + self._goto(self.idx - 1, now)
         if kind in ("reps", "hold", "rest", "switch"):
             first = self.block.cues[0].text if self.block.cues else ""
             return [Say(first + " " + self._progress_text(now))] if kind in ("reps", "hold") else [Say(first)]
         return [Say(self.last_sentence or "Nothing to repeat yet.")]
+
+    def _read_all_steps(self, e: int, now: float) -> list[Output]:
+        """A brief session gave only the first step: read them all, then the countdown again."""
+        out = self._enter(self.plan.first_block_of_exercise(e), now)
+        self.block = self.plan.steps_block(e)
+        return out + self.tick(now)
 
     def _cmd_more(self, now: float, _c: Command) -> list[Output]:
         if self.block.kind not in ("reps", "hold") or self.block.exercise is None:
