@@ -138,3 +138,14 @@ def test_a_second_run_of_a_routine_is_brief_unless_configured_otherwise(env: dic
     assert "Welcome. This is Mini routine." in run_cli(env, *fast, "--config", str(never)).stdout
     # Without the history, "auto" cannot know: the full introduction.
     assert "Welcome. This is Mini routine." in run_cli(env, *fast, "--no-history").stdout
+
+
+def test_a_brief_session_renders_all_the_steps_ahead_too():
+    from voicecoach.app import prepare_phrases
+
+    routine = load_routine(MINI)
+    full, brief = prepare_phrases(Plan(routine)), prepare_phrases(Plan(routine, PlanSettings(brief=True)))
+    steps = [step for ex in routine.exercises for step in ex.steps]
+    assert set(steps) <= set(full) and set(steps) <= set(brief)
+    # The first steps come in their place in the session; the rest, for "repeat", after everything due.
+    assert brief.index("Lift your leg.") > brief.index("Good. That set is done.")

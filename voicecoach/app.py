@@ -370,6 +370,10 @@ def prepare_phrases(plan: Plan) -> list[str]:
     for block in plan.blocks:
         for cue in block.cues:
             phrases.setdefault(cue.text, None)
+    if plan.settings.brief:  # all the steps, for "repeat", last: they may never be asked for
+        for e in range(len(plan.routine.exercises)):
+            for cue in plan.steps_block(e).cues:
+                phrases.setdefault(cue.text, None)
     return list(phrases)
 
 
