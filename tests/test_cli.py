@@ -147,7 +147,7 @@ def test_list_includes_user_routines_and_marks_invalid_ones(env: dict[str, str])
 TOP_KEYS = {"name", "title", "source", "aliases", "helps_with", "equipment", "rest_seconds", "intro",
             "safety", "pain_guide", "exercises"}
 EXERCISE_KEYS = {"name", "steps", "sets", "sets_max", "sides", "reps", "hold_seconds", "tempo", "parts",
-                 "equipment", "rest_seconds", "harder", "tips"}
+                 "equipment", "rest_seconds", "harder", "tips", "optional_equipment"}
 
 
 def is_range(value: object) -> bool:
@@ -176,7 +176,7 @@ def test_show_json_follows_the_documented_schema(env: dict[str, str], name: str)
     for ex, written in zip(data["exercises"], raw["exercises"], strict=True):
         assert set(ex) == EXERCISE_KEYS, ex["name"]
         assert is_texts(ex["steps"]) and ex["steps"]
-        assert all(is_texts(ex[k]) for k in ("sides", "parts", "equipment", "harder", "tips"))
+        assert all(is_texts(ex[k]) for k in ("sides", "parts", "equipment", "harder", "tips", "optional_equipment"))
         assert type(ex["sets"]) is int and type(ex["sets_max"]) is int and 1 <= ex["sets"] <= ex["sets_max"]
         assert ex["sides"] == written.get("sides", [])
         # Exactly one of reps and hold_seconds, each {"min", "max"} or null.

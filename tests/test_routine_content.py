@@ -27,7 +27,7 @@ TOP_FIELDS = {
 }
 EXERCISE_FIELDS = {
     "name", "steps", "sets", "sides", "reps", "hold_seconds", "tempo", "parts",
-    "equipment", "rest_seconds", "harder", "tips",
+    "equipment", "rest_seconds", "harder", "tips", "optional_equipment",
 }
 PAIN_FIELDS = {"id", "name", "signs", "care"}
 TEMPO_FIELDS = {"up", "top", "down", "bottom"}
@@ -62,7 +62,7 @@ def as_range(value) -> tuple[int, int]:
 def text_of(ex: dict) -> str:
     """Everything said about an exercise, lower-cased, for fact checks."""
     parts = [ex["name"], *ex["steps"], *ex.get("tips", []), *ex.get("harder", []),
-             *ex.get("equipment", []), *ex.get("parts", [])]
+             *ex.get("equipment", []), *ex.get("optional_equipment", []), *ex.get("parts", [])]
     return " ".join(parts).lower()
 
 
@@ -74,7 +74,8 @@ def all_sentences(routine: dict) -> list[str]:
         out += [entry["name"], *entry["signs"], *entry["care"]]
     for ex in routine["exercises"]:
         out += [ex["name"], *ex["steps"], *ex.get("tips", []), *ex.get("harder", []),
-                *ex.get("equipment", []), *ex.get("parts", []), *ex.get("sides", [])]
+                *ex.get("equipment", []), *ex.get("optional_equipment", []), *ex.get("parts", []),
+                *ex.get("sides", [])]
     return out
 
 

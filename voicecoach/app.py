@@ -16,11 +16,12 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from voicecoach import progression
+from voicecoach.brief import has_done, is_brief
 from voicecoach.errors import UserError
 from voicecoach.plan import Plan
 from voicecoach.routine import Routine, find_routine
@@ -334,6 +335,10 @@ def prepare_phrases(plan: Plan) -> list[str]:
     for block in plan.blocks:
         for cue in block.cues:
             phrases.setdefault(cue.text, None)
+    if plan.settings.brief:  # all the steps, for "repeat", last: they may never be asked for
+        for e in range(len(plan.routine.exercises)):
+            for cue in plan.steps_block(e).cues:
+                phrases.setdefault(cue.text, None)
     return list(phrases)
 
 
@@ -406,6 +411,8 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
                 by_name = current_targets(store, routine)
                 targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
                 options.step_up = step_up_offer(store, routine, by_name)
+                if is_brief(config.coach.brief, has_done(store.recent(200), routine.name)):
+                    plan = Plan(routine, replace(plan.settings, brief=True))
 
         voice = open_voice(settings, out)
         stack.callback(_close_voice, voice)

@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 from voicecoach import __version__
@@ -82,6 +83,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                           description="Print the whole script of a session, with times, without waiting.")
     plan.add_argument("routine")
     add_timing_arguments(plan)
+    plan.add_argument("--brief", action="store_true",
+                      help="the short form a returning user hears (see [coach] brief in the configuration)")
     plan.add_argument("--config", metavar="FILE", help="configuration file (default ~/.config/voicecoach/config.toml)")
 
     check = sub.add_parser("check", help="validate routine files",
@@ -212,6 +215,8 @@ def format_routine(r: Routine) -> str:
         lines.append(f"{i}. {ex.name}: {plan.work_summary(ex)}")
         if ex.equipment:
             lines.append("   Equipment: " + ", ".join(ex.equipment))
+        if ex.optional_equipment:
+            lines.append("   Can also use: " + "; ".join(ex.optional_equipment))
         for n, step in enumerate(ex.steps, 1):
             lines.append(f"   {n}) {step}")
         if ex.parts:
@@ -227,7 +232,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # The same timings as `run` (the configuration, then the options), so the script is the session's.
     settings = session_settings(args)
     routine = find_routine(args.routine)
-    sys.stdout.write(format_plan(Plan(routine, settings.plan)))
+    timings = replace(settings.plan, brief=True) if args.brief else settings.plan
+    sys.stdout.write(format_plan(Plan(routine, timings)))
     return 0
 
 

@@ -80,6 +80,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "coach asks, so counting along out loud never makes it answer; typed, only plain digits "
                 "count: `-1` or `007` get the question again)",
                 while_paused=True, answers=True, in_help=False, shown_as="0 to 10 (zero ... ten)"),
+    CommandSpec("harder", ("harder", "make it harder"), "how to make this exercise harder, when it has a "
+                "harder version (also said after its sets)", while_paused=True),
 )
 
 BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}

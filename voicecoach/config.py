@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from voicecoach import paths
+from voicecoach.brief import CHOICES as BRIEF_CHOICES
 from voicecoach.voice.engines import ENGINE_CHOICES as ENGINES
 
 SPEAKERS = ("auto", "piper", "pyttsx3", "espeak-ng", "print")
@@ -116,6 +117,11 @@ class CoachSettings:
     pain_checkins: bool = True
     """Ask "any pain?" after each exercise and log the answer (true/false). Default: true."""
 
+    brief: str = "auto"
+    """A short start for a routine you know: a brief welcome, the safety lines, and each
+    exercise's name and first step ("repeat" then reads all its steps). "auto" once the history
+    has a finished or partly done session of the routine, "always" or "never". Default: auto."""
+
 
 @dataclass(frozen=True)
 class DataSettings:
@@ -156,7 +162,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "coach.tempo_down": (0.1, 20.0),
     "coach.tempo_bottom": (0.0, 20.0),
 }
-_CHOICES: dict[str, tuple[str, ...]] = {"speech.engine": ENGINES, "speech.speaker": SPEAKERS}
+_CHOICES: dict[str, tuple[str, ...]] = {"speech.engine": ENGINES, "speech.speaker": SPEAKERS,
+                                         "coach.brief": BRIEF_CHOICES}
 _PATH_KEYS = {"speech.model", "data.folder"}
 _DEVICE_KEYS = {"audio.input_device", "audio.output_device"}
 

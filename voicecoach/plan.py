@@ -7,6 +7,7 @@ of each block; the session places blocks on the clock.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from voicecoach.routine import Exercise, Range, Routine, Tempo
@@ -34,6 +35,9 @@ class PlanSettings:
     """Speaking speed used to estimate how long a sentence takes."""
     sentence_gap: float = 0.5
     """Silence between two sentences (seconds)."""
+    brief: bool = False
+    """For a returning user: a short welcome, the safety lines, and each exercise's name and
+    first step; `steps_block` has all the steps, for "repeat"."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Cue:
 class Block:
     """One step of the session: it starts, says its cues at their offsets, and ends at `duration`."""
 
-    kind: str  # intro, exercise, ready, reps, hold, rest, switch, finish
+    kind: str  # intro, exercise, ready, reps, hold, rest, switch, harder, finish
     cues: tuple[Cue, ...]
     duration: float
     exercise: int | None = None
@@ -91,6 +95,30 @@ def spoken_list(items: list[str] | tuple[str, ...]) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def equipment_sentences(items: list[str] | tuple[str, ...], lead: str) -> list[str]:
+    """What to have ready, heard easily: one thing in one sentence; more as how many, then
+    one short sentence each ("You will need 3 things." "A step or block." ...)."""
+    items = list(items)
+    if len(items) <= 1:
+        return [f"{lead} {item}." for item in items]
+    return [f"{lead} {plural(len(items), 'thing')}.", *(item[0].upper() + item[1:] + "." for item in items)]
+
+
+# The body part the sides of an exercise are named for, when they all name the same one.
+_SIDE_WORDS = ("leg", "foot", "ankle", "arm")
+
+
+def side_word(sides: tuple[str, ...]) -> str:
+    """What each side is: "leg" for "left leg on the wall" and "right leg on the wall", else "side"."""
+    for word in _SIDE_WORDS:
+        if sides and all(re.search(rf"\b{word}\b", side) for side in sides):
+            return word
+    return "side"
+
+
+HARDER_LEAD = "When this gets easy, make it harder."
 
 
 class _Timeline:
@@ -170,6 +198,8 @@ class Plan:
                         body.append(self._switch(e, ex, nxt))
                     else:
                         body.append(self._rest(e, ex, nxt))
+            if ex.harder:
+                body.append(self._harder(e, ex))
         body.append(self._finish())
         return [self._intro(sum(b.duration for b in body)), *body]
 
@@ -187,14 +217,17 @@ class Plan:
     def set_label(ex: Exercise, set_no: int, side_i: int) -> str:
         parts = []
         if ex.sets.min > 1:
-            parts.append(f"Set {set_no} of {ex.sets.min}")
+            parts.append(f"{'Hold' if ex.hold_seconds else 'Set'} {set_no} of {ex.sets.min}")
         if ex.sides:
             parts.append(ex.sides[side_i])
         return ", ".join(parts)
 
     def work_summary(self, ex: Exercise) -> str:
         sets = ex.sets.spoken()
-        if ex.hold_seconds:
+        if ex.hold_seconds and ex.sides and ex.sets.max > 1:
+            # Holds are counted on each side: "3 holds on each leg", never "3 sets".
+            text = f"{sets} holds on each {side_word(ex.sides)}, {ex.hold_seconds.spoken()} seconds each"
+        elif ex.hold_seconds:
             what = f"hold for {ex.hold_seconds.spoken()} seconds"
             text = f"{sets} {'holds' if ex.sets.max > 1 else 'hold'}: {what}" if ex.sets.max > 1 else what.capitalize()
         else:
@@ -213,13 +246,15 @@ class Plan:
     # -- blocks ---------------------------------------------------------------------
 
     def _intro(self, rest_of_plan: float) -> Block:
+        if self.settings.brief:
+            return self._brief_intro(rest_of_plan)
         r = self.routine
         tl = _Timeline(self.settings)
         tl.say(f"Welcome. This is {r.title}.")
         tl.say(*r.intro)
-        equipment = r.all_equipment()
-        if equipment:
-            tl.say(f"You will need {spoken_list(equipment)}.")
+        tl.say(*equipment_sentences(r.all_equipment(), "You will need"))
+        if any(ex.optional_equipment for ex in r.exercises):
+            tl.say("Some exercises can use more. I'll name it with them.")
         tl.say("A word on safety.", *r.safety)
         minutes = max(1, round(rest_of_plan / 60))
         count = len(r.exercises)
@@ -228,20 +263,49 @@ class Plan:
         tl.say("Say help at any time to hear what you can say.")
         return Block("intro", tuple(tl.cues), round(tl.t, 3))
 
+    def _brief_intro(self, rest_of_plan: float) -> Block:
+        r = self.routine
+        tl = _Timeline(self.settings)
+        tl.say(f"Welcome back to {r.title}.")
+        tl.say(*r.safety)
+        count = len(r.exercises)
+        minutes = max(1, round(rest_of_plan / 60))
+        tl.say(f"{plural(count, 'exercise')}, about {plural(minutes, 'minute')}.")
+        tl.say("I'll give each exercise's first step. Say repeat to hear all its steps.")
+        return Block("intro", tuple(tl.cues), round(tl.t, 3))
+
+    def _steps(self, ex: Exercise) -> list[str]:
+        """All of an exercise's steps, with its parts."""
+        lines = list(ex.steps)
+        if ex.parts:
+            names = [p[0].lower() + p[1:] for p in ex.parts]
+            lines.append(f"Each set has {plural(len(ex.parts), 'part')}: {spoken_list(names)}.")
+        return lines
+
+    def steps_block(self, e: int) -> Block:
+        """Every step of exercise `e`, read in place of its introduction (a brief session's "repeat")."""
+        tl = _Timeline(self.settings)
+        tl.say(*self._steps(self.routine.exercises[e]))
+        return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
+
     def _exercise_intro(self, e: int, ex: Exercise, count: int) -> Block:
         tl = _Timeline(self.settings)
         tl.say(f"Exercise {e + 1} of {count}: {ex.name}.")
-        if ex.equipment:
-            tl.say(f"You need {spoken_list(ex.equipment)}.")
+        if self.settings.brief:
+            tl.say(ex.steps[0])
+            return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
+        tl.say(*equipment_sentences(ex.equipment, "You need"))
+        tl.say(*(f"You can also use {item}." for item in ex.optional_equipment))
         tl.say(self.work_summary(ex))
-        tl.say(*ex.steps)
-        if ex.parts:
-            names = [p[0].lower() + p[1:] for p in ex.parts]
-            tl.say(f"Each set has {plural(len(ex.parts), 'part')}: {spoken_list(names)}.")
+        tl.say(*self._steps(ex))
         tl.say(*ex.tips)
-        if ex.harder:
-            tl.say("When it gets easy, make it harder.", *ex.harder)
         return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
+
+    def _harder(self, e: int, ex: Exercise) -> Block:
+        """After an exercise's sets: how to make it harder next time."""
+        tl = _Timeline(self.settings)
+        tl.say(HARDER_LEAD, *ex.harder)
+        return Block("harder", tuple(tl.cues), round(tl.t, 3), exercise=e)
 
     def _ready(self, e: int, ex: Exercise) -> Block:
         d = self.settings.ready_seconds

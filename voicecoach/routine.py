@@ -98,6 +98,9 @@ class Exercise:
     harder: tuple[str, ...] = ()
     tips: tuple[str, ...] = ()
     line: int = 0
+    optional_equipment: tuple[str, ...] = ()
+    """Things the exercise can use but does not need ("a resistance band, to make it harder"):
+    named with the exercise, never in the routine's list of what you will need."""
 
     @property
     def kind(self) -> str:
@@ -172,6 +175,7 @@ class Routine:
                     "rest_seconds": ex.rest_seconds,
                     "harder": list(ex.harder),
                     "tips": list(ex.tips),
+                    "optional_equipment": list(ex.optional_equipment),
                 }
                 for ex in self.exercises
             ],
@@ -469,7 +473,7 @@ _ROUTINE_FIELDS = {
 }
 _EXERCISE_FIELDS = {
     "name", "steps", "sets", "sides", "reps", "hold_seconds", "tempo", "parts",
-    "equipment", "rest_seconds", "harder", "tips",
+    "equipment", "rest_seconds", "harder", "tips", "optional_equipment",
 }
 _TEMPO_FIELDS = {"up", "top", "down", "bottom"}
 _PAIN_FIELDS = {"id", "name", "signs", "care"}
@@ -685,6 +689,7 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
         harder=c.texts(node, "harder", label, required=False),
         tips=c.texts(node, "tips", label, required=False),
         line=node.line,
+        optional_equipment=c.texts(node, "optional_equipment", label, required=False),
     )
     return exercise if len(c.problems) == before else None
 

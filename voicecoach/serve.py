@@ -3,11 +3,12 @@ and a routine's name, runs that session, and goes back to waiting.
 
 While idle it listens with a grammar of its own, built from the routines: "start"
 followed by a routine's name or one of its spoken `aliases`, with an optional wake
-word before it ("coach, start hips"), and "what can I do", which lists the routines
-aloud.  Other speech either fits nothing in that grammar or lands on one of its
-decoys ("start the music"), which are ignored; and the microphone is gated while the
-coach speaks, so its own listing (which says the very phrases it listens for) is
-never heard.
+word before it ("coach, start hips"), "what can I do", which lists the routines
+aloud, and "help", which says what to say.  Other speech either fits nothing in that
+grammar or lands on one of its decoys ("start the music"), which are ignored; and the
+microphone is gated while the coach speaks, so its own listing (which says the very
+phrases it listens for) is never heard.  Typed, "start" and a name no routine has is
+answered with the routines' names.
 
 A session is `voicecoach run` itself (`app.run_session`), started with this
 command's options.  The idle microphone and speaker are closed first, because a
@@ -43,6 +44,7 @@ from voicecoach.settings import SessionSettings
 WAKE_WORD = "coach"
 START_WORD = "start"
 LIST_PHRASES = ("what can i do", "what can you do")
+HELP_PHRASES = ("help", "what can i say")
 
 # "start" followed by one of these is in the idle grammar too, and ignored.  A grammar
 # of only the real phrases forces "start the music" onto the nearest routine name; the
@@ -105,17 +107,36 @@ class Menu:
     notes: list[str] = field(default_factory=list)
 
     def match(self, text: str) -> tuple[str, MenuItem | None] | None:
-        """("list", None), ("start", item), or None when `text` is not an idle phrase."""
-        words = normalize(text)
-        if words == WAKE_WORD or words.startswith(WAKE_WORD + " "):
-            words = words[len(WAKE_WORD):].strip()
+        """("list", None), ("help", None), ("start", item), or None when `text` is not an idle phrase."""
+        words = _without_wake_word(text)
         if words in LIST_PHRASES:
             return ("list", None)
+        if words in HELP_PHRASES:
+            return ("help", None)
         if words.startswith(START_WORD + " "):
             item = self.starts.get(words[len(START_WORD):].strip())
             if item is not None:
                 return ("start", item)
         return None
+
+    def unknown_start(self, text: str) -> str | None:
+        """The name asked for when `text` is "start" and a name no routine has, else None."""
+        words = _without_wake_word(text)
+        if not words.startswith(START_WORD + " "):
+            return None
+        name = words[len(START_WORD):].strip()
+        return name if name and name not in self.starts else None
+
+    def help(self) -> str:
+        """What "help" answers while idle: the phrases to say, with every routine's spoken name."""
+        names = ", ".join(f"start {item.say}" for item in self.items) or "no routines yet"
+        return (f'You can say start and a routine\'s name: {names}. '
+                'Say what can I do to hear what each routine is.')
+
+    def unknown(self, name: str) -> str:
+        """The reply to "start" and a name no routine has."""
+        names = ", ".join(item.say for item in self.items)
+        return f"I don't know a routine called {name}. The routines are: {names}."
 
     def phrases(self) -> dict[str, str]:
         """The idle grammar: every phrase -> the command name the recognizer reports.
@@ -126,7 +147,7 @@ class Menu:
         table: dict[str, str] = {}
         spoken = {w for key in self.starts for w in key.split()}
         for lead in ("", WAKE_WORD + " "):
-            for phrase in LIST_PHRASES:
+            for phrase in (*LIST_PHRASES, *HELP_PHRASES):
                 table[lead + phrase] = LIST_COMMAND
             for key in self.starts:
                 table[f"{lead}{START_WORD} {key}"] = START_COMMAND
@@ -144,6 +165,13 @@ class Menu:
 
     def example(self) -> str:
         return self.items[0].say if self.items else "hips"
+
+
+def _without_wake_word(text: str) -> str:
+    words = normalize(text)
+    if words == WAKE_WORD or words.startswith(WAKE_WORD + " "):
+        words = words[len(WAKE_WORD):].strip()
+    return words
 
 
 def build_menu(folder: Path | None = None) -> Menu:
@@ -467,6 +495,10 @@ class Server:
             if not line.strip():
                 continue
             action = self.menu.match(line)
+            unknown = self.menu.unknown_start(line) if action is None else None
+            if unknown is not None:
+                speaker.say(self.menu.unknown(unknown))
+                continue
             if action is None:
                 print(f'Not an idle command: "{line.strip()}". ' + HINT.format(example=self.menu.example()),
                       file=self.out, flush=True)
@@ -474,6 +506,9 @@ class Server:
             what, item = action
             if what == "list":
                 speaker.say(self.menu.listing())
+                continue
+            if what == "help":
+                speaker.say(self.menu.help())
                 continue
             assert item is not None
             speaker.say(f"Starting {item.title}.")
@@ -608,11 +643,14 @@ class Server:
                 conf = f", confidence {value.confidence:.2f}" if value.confidence is not None else ""
                 ignored = "" if action is not None else ", not a routine: ignored"
                 self.status(f'heard "{value.text}"{conf}{ignored}')
-                if action is None:  # a decoy ("start the ..."): someone said something else
+                # A decoy ("start the ..."): someone said something else.  Not answered with
+                # "unknown routine" as typed text is: the decoys exist to catch other talk.
+                if action is None:
                     continue
                 what, item = action
-                if what == "list":
-                    self._say_and_wait(speaker, self.menu.listing(), limit=300.0)
+                if what in ("list", "help"):
+                    reply = self.menu.listing() if what == "list" else self.menu.help()
+                    self._say_and_wait(speaker, reply, limit=300.0)
                     self._waiting()
                     continue
                 assert item is not None

@@ -13,7 +13,7 @@ from typing import Any
 
 from voicecoach import questions
 from voicecoach.commands import Command, help_text, is_answer, works_while_paused
-from voicecoach.plan import COUNT, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
+from voicecoach.plan import COUNT, HARDER_LEAD, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
 from voicecoach.questions import Decision, Question, Questions
 from voicecoach.tally import Tally
 
@@ -273,12 +273,20 @@ class Session:
 
     def _cmd_repeat(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
+        if self.plan.settings.brief and kind in ("exercise", "ready") and self.block.exercise is not None:
+            return [Hush()] + self._read_all_steps(self.block.exercise, now)
         if kind == "ready":
             return [Hush()] + self._goto(self.idx - 1, now)
         if kind in ("reps", "hold", "rest", "switch"):
             first = self.block.cues[0].text if self.block.cues else ""
             return [Say(first + " " + self._progress_text(now))] if kind in ("reps", "hold") else [Say(first)]
         return [Say(self.last_sentence or "Nothing to repeat yet.")]
+
+    def _read_all_steps(self, e: int, now: float) -> list[Output]:
+        """A brief session gave only the first step: read them all, then the countdown again."""
+        out = self._enter(self.plan.first_block_of_exercise(e), now)
+        self.block = self.plan.steps_block(e)
+        return out + self.tick(now)
 
     def _cmd_more(self, now: float, _c: Command) -> list[Output]:
         if self.block.kind not in ("reps", "hold") or self.block.exercise is None:
@@ -348,6 +356,15 @@ class Session:
             return [Say("That's as loud as I go.")]
         self.gain_db += LOUDER_STEP_DB
         return [Event("volume", {"gain_db": self.gain_db}), Say("Louder.")]
+
+    def _cmd_harder(self, now: float, _c: Command) -> list[Output]:
+        e = self.block.exercise
+        if e is None:
+            return [Say("Say harder during an exercise to hear how to make it harder.")]
+        ex = self.plan.routine.exercises[e]
+        if not ex.harder:
+            return [Say(f"I don't have a harder version of {ex.name}.")]
+        return [Say(" ".join((HARDER_LEAD, *ex.harder)))]
 
     def _cmd_pain(self, now: float, _c: Command) -> list[Output]:
         if self.paused_since is None:

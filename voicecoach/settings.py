@@ -65,6 +65,7 @@ def plan_settings_from(loaded: LoadedConfig) -> PlanSettings:
         switch_seconds=float(coach.switch_seconds),
         rest_seconds=float(coach.rest_seconds) if rest_from_config else None,
         tempo=Tempo(coach.tempo_up, coach.tempo_top, coach.tempo_down, coach.tempo_bottom),
+        brief=coach.brief == "always",  # "auto" is decided with the history, in run_session
     )
 
 

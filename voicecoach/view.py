@@ -47,7 +47,7 @@ MODES = ("auto", "live", "plain", "off")
 
 # A block's kind -> the phase the panel shows.
 _PHASES = {"intro": "intro", "exercise": "exercise", "ready": "ready", "reps": "set", "hold": "set",
-           "rest": "rest", "switch": "switch", "finish": "finish"}
+           "rest": "rest", "switch": "switch", "finish": "finish", "harder": "exercise"}
 
 
 @dataclass
