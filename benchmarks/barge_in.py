@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from self_trigger import routine_lines  # noqa: E402
 
-from voicecoach.commands import BARGE_IN  # noqa: E402
+from voicecoach.core.commands import BARGE_IN  # noqa: E402
 
 SHARED = REPO.parent.parent / "shared" / "speech"
 VOICES = [{"voice": "en-us+f2", "rate": 175}, {"voice": "en-gb+m3", "rate": 160},

@@ -48,9 +48,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from voicecoach.history import DB_FILENAME, History, open_durable  # noqa: E402
-from voicecoach.plan import Plan, PlanSettings  # noqa: E402
-from voicecoach.routine import load_routine  # noqa: E402
+from voicecoach.core.plan import Plan, PlanSettings  # noqa: E402
+from voicecoach.core.routine import load_routine  # noqa: E402
+from voicecoach.store.history import DB_FILENAME, History, open_durable  # noqa: E402
 
 ROUTINE = """\
 name: faulty

@@ -120,8 +120,7 @@ def synth(text: str, voice: str, rate: int, pitch: int, cache: Path) -> np.ndarr
 
 def espeak_clips(cache: Path, voices: list[tuple[str, int, int]], split: str) -> list[dict]:
     """Commands, the coach's lines and other speech in the given espeak voices."""
-    from voicecoach import commands
-
+    from voicecoach.core import commands
     out = []
     for v in voices:
         speaker = f"espeak:{v[0]}"

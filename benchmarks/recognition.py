@@ -8,7 +8,7 @@ settings are tuned on the other share only (`--split tune`), so the figures stan
 for people the engine was never tuned on.  Conditions: clean, real noise at 12 and
 6 dB, and far-field (reverberant and 10-16 dB quieter).
 
-Every clip goes through `voicecoach.recognize.ClipRunner`, the same path as
+Every clip goes through `voicecoach.app.recognize.ClipRunner`, the same path as
 `voicecoach recognize`: 100 ms chunks, the endpointer, the engine, with the state
 reset between clips.  Each engine runs in a child process of its own so its peak
 memory is its own.  Decision latency is the audio from the end of the speech to
@@ -48,7 +48,7 @@ from hearing_corpus import (  # noqa: E402
 )
 
 from voicecoach import commands  # noqa: E402
-from voicecoach.recognize import ClipRunner  # noqa: E402
+from voicecoach.app.recognize import ClipRunner  # noqa: E402
 
 TARGETS = {  # issue 9
     "human right clean": 0.95, "human right noise12": 0.85, "human right noise6": 0.75, "human right far": 0.85,
@@ -81,7 +81,7 @@ def build(split: str, quick: bool, cache: Path, human_only: bool = False) -> lis
 
 def idle_clips(cache: Path, voices: list[tuple[str, int, int]], split: str) -> list[dict]:
     """`serve`'s start phrases ("start hips", "coach, start hips") for every routine, in espeak voices."""
-    from voicecoach.serve import WAKE_WORD, build_menu
+    from voicecoach.app.serve import WAKE_WORD, build_menu
 
     out = []
     for item in build_menu().items:
@@ -94,7 +94,7 @@ def idle_clips(cache: Path, voices: list[tuple[str, int, int]], split: str) -> l
 
 def idle_pass(engine: str, clips: list) -> dict:
     """`serve`'s idle listening: its start phrases right, and false starts per hour of other talk."""
-    from voicecoach.serve import build_menu
+    from voicecoach.app.serve import build_menu
     from voicecoach.voice.engines import choose
 
     menu = build_menu()

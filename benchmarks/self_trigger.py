@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from voicecoach.commands import help_text  # noqa: E402
-from voicecoach.plan import COUNT, TICK, Plan  # noqa: E402
-from voicecoach.routine import find_routine  # noqa: E402
+from voicecoach.core.commands import help_text  # noqa: E402
+from voicecoach.core.plan import COUNT, TICK, Plan  # noqa: E402
+from voicecoach.core.routine import find_routine  # noqa: E402
 
 REPLIES = [
     help_text(), "Paused. Say resume when you're ready.", "Carrying on.", "Good. That set is done.",
@@ -61,7 +61,7 @@ def routine_lines(name: str) -> tuple[list[str], set[str]]:
 def play(lines: list[str], gap: float, gated: bool, speaker_backend: str) -> dict[str, object]:
     from audio_room import DEVICE
 
-    from voicecoach.app import SpokenGate
+    from voicecoach.app.run import SpokenGate
     from voicecoach.voice.base import Heard
     from voicecoach.voice.listener import AudioListener
     from voicecoach.voice.microphone import SoundDeviceSource

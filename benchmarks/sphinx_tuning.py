@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import recognition as bench  # noqa: E402
 
-from voicecoach.recognize import ClipRunner  # noqa: E402
+from voicecoach.app.recognize import ClipRunner  # noqa: E402
 
 # None of these is among the benchmark's default voices (bench.DEFAULT_VOICES).
 DEV_VOICES = [

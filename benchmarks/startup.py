@@ -69,7 +69,7 @@ def child_run_vosk(argv: list[str]) -> int:
         original(self, model_dir, phrases=phrases if phrases is not None else KOREAN, **kw)
 
     vosk_engine.VoskRecognizer.__init__ = korean  # type: ignore[method-assign]
-    from voicecoach.cli import main
+    from voicecoach.app.cli import main
 
     return main(argv)
 

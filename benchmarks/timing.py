@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from voicecoach.plan import Plan, PlanSettings  # noqa: E402
-from voicecoach.routine import Tempo, load_routine  # noqa: E402
-from voicecoach.runner import Runner  # noqa: E402
-from voicecoach.session import Session  # noqa: E402
+from voicecoach.app.runner import Runner  # noqa: E402
+from voicecoach.core.plan import Plan, PlanSettings  # noqa: E402
+from voicecoach.core.routine import Tempo, load_routine  # noqa: E402
+from voicecoach.core.session import Session  # noqa: E402
 from voicecoach.voice.speakers import PrintSpeaker  # noqa: E402
 
 ROUTINE = """\

@@ -86,11 +86,11 @@ def p95(values: list[float]) -> float:
 def session_in_room(speaker_name: str, routine: str, time_scale: float) -> dict[str, object]:
     from audio_room import DEVICE
 
-    from voicecoach.app import SpokenGate, prepare_phrases
-    from voicecoach.plan import COUNT, TICK, Plan
-    from voicecoach.routine import find_routine
-    from voicecoach.runner import Runner
-    from voicecoach.session import Session, SessionOptions
+    from voicecoach.app.run import SpokenGate, prepare_phrases
+    from voicecoach.app.runner import Runner
+    from voicecoach.core.plan import COUNT, TICK, Plan
+    from voicecoach.core.routine import find_routine
+    from voicecoach.core.session import Session, SessionOptions
     from voicecoach.voice.speakers import make_speaker
 
     plan = Plan(find_routine(routine))
@@ -121,7 +121,7 @@ def session_in_room(speaker_name: str, routine: str, time_scale: float) -> dict[
 def self_triggers(speaker_name: str, lines: list[str], gap: float) -> tuple[list[tuple[str, str]], float]:
     from audio_room import DEVICE
 
-    from voicecoach.app import SpokenGate
+    from voicecoach.app.run import SpokenGate
     from voicecoach.voice.engines import make_recognizer
     from voicecoach.voice.listener import AudioListener
     from voicecoach.voice.microphone import SoundDeviceSource

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voicecoach.commands import Command
-from voicecoach.plan import Plan, PlanSettings
-from voicecoach.routine import load_routine
-from voicecoach.session import Event, Output, Say, Session, SessionOptions
+from voicecoach.core.commands import Command
+from voicecoach.core.plan import Plan, PlanSettings
+from voicecoach.core.routine import load_routine
+from voicecoach.core.session import Event, Output, Say, Session, SessionOptions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

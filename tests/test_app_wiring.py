@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from voicecoach import app, history
-from voicecoach.cli import UserError, build_parser, session_settings
+from voicecoach.app import run as app
+from voicecoach.app.cli import UserError, build_parser, session_settings
+from voicecoach.store import history
 from voicecoach.voice.base import Listener
 from voicecoach.voice.speakers import PrintSpeaker
 
@@ -70,9 +71,8 @@ def _imports(module: Any) -> set[str]:
 
 def test_the_app_does_not_import_the_command_line():
     # The door (cli) calls the app; the app never calls back into it, and argparse stays at the door.
-    from voicecoach import serve, settings
-
+    from voicecoach.app import serve, settings
     for module in (app, serve, settings):
         imported = _imports(module)
-        assert "voicecoach.cli" not in imported and "argparse" not in imported, module.__name__
-    assert "voicecoach.errors" in _imports(app)
+        assert "voicecoach.app.cli" not in imported and "argparse" not in imported, module.__name__
+    assert "voicecoach.core.errors" in _imports(app)

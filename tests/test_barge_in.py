@@ -11,7 +11,7 @@ import pytest
 from room_paths import COACH, NOISE_DBFS, USER, EchoPath, convolve
 from speech_audio import needs_espeak, speak
 
-from voicecoach.commands import Command
+from voicecoach.core.commands import Command
 from voicecoach.voice.barge_in import DOUBLE_TALK_DB, BargeIn
 from voicecoach.voice.base import Heard
 from voicecoach.voice.echo_canceller import EchoCanceller, available

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sessiondriver import Driver
 
-from voicecoach.brief import has_done, is_brief
 from voicecoach.config import ConfigError, load_config
-from voicecoach.plan import COUNT, Plan, PlanSettings
-from voicecoach.routine import load_routine
+from voicecoach.core.brief import has_done, is_brief
+from voicecoach.core.plan import COUNT, Plan, PlanSettings
+from voicecoach.core.routine import load_routine
 
 REPO = Path(__file__).resolve().parent.parent
 MINI = REPO / "tests" / "fixtures" / "mini.yaml"
@@ -141,7 +141,7 @@ def test_a_second_run_of_a_routine_is_brief_unless_configured_otherwise(env: dic
 
 
 def test_a_brief_session_renders_all_the_steps_ahead_too():
-    from voicecoach.app import prepare_phrases
+    from voicecoach.app.run import prepare_phrases
 
     routine = load_routine(MINI)
     full, brief = prepare_phrases(Plan(routine)), prepare_phrases(Plan(routine, PlanSettings(brief=True)))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from voicecoach.cli import build_parser, session_settings
-from voicecoach.serve import Server, build_menu
+from voicecoach.app.cli import build_parser, session_settings
+from voicecoach.app.serve import Server, build_menu
 
 TINY = """\
 name: tiny

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach.suggest import format_suggestions
+from voicecoach.core.suggest import format_suggestions
 
 
 def best(description: str) -> list[str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sessiondriver import Driver
 
-from voicecoach.commands import help_names, parse
-from voicecoach.plan import HARDER_LEAD, Plan, equipment_sentences, side_word
-from voicecoach.routine import load_routine
+from voicecoach.core.commands import help_names, parse
+from voicecoach.core.plan import HARDER_LEAD, Plan, equipment_sentences, side_word
+from voicecoach.core.routine import load_routine
 
 ROUTINES = Path(__file__).resolve().parent.parent / "routines"
 

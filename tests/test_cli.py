@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voicecoach.cli import build_parser
-from voicecoach.plan import Plan
-from voicecoach.routine import RoutineError, load_routine
+from voicecoach.app.cli import build_parser
+from voicecoach.core.plan import Plan
+from voicecoach.core.routine import RoutineError, load_routine
 
 # Slow: most tests run `python -m voicecoach` as a process.
 pytestmark = pytest.mark.slow

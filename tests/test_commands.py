@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from sessiondriver import Driver
 
-from voicecoach.cli import build_parser
-from voicecoach.clock import FakeClock
-from voicecoach.commands import COMMANDS, Command, help_names, help_text, parse, readme_table
-from voicecoach.plan import Plan, PlanSettings
-from voicecoach.routine import load_routine
-from voicecoach.runner import Runner
-from voicecoach.session import Say, Session
+from voicecoach.app.cli import build_parser
+from voicecoach.app.runner import Runner
+from voicecoach.core.clock import FakeClock
+from voicecoach.core.commands import COMMANDS, Command, help_names, help_text, parse, readme_table
+from voicecoach.core.plan import Plan, PlanSettings
+from voicecoach.core.routine import load_routine
+from voicecoach.core.session import Say, Session
 from voicecoach.voice.base import Heard, Listener
 from voicecoach.voice.playback import with_gain
 from voicecoach.voice.speakers import PrintSpeaker
@@ -29,7 +29,7 @@ MINI = Path(__file__).parent / "fixtures" / "mini.yaml"
 
 def test_the_readme_table_is_the_command_table():
     assert readme_table() in README.read_text(encoding="utf-8"), (
-        "README.md's command table differs from voicecoach/commands.py; paste commands.readme_table()")
+        "README.md's command table differs from voicecoach/core/commands.py; paste commands.readme_table()")
 
 
 def test_help_and_the_epilog_name_every_command_but_the_answers():

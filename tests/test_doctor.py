@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from voicecoach import doctor
+from voicecoach.app import doctor
 from voicecoach.config import Config, load_config
 
 pytestmark = pytest.mark.usefixtures("private_home")
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("private_home")
 
 def run_doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(
-        [sys.executable, "-m", "voicecoach.doctor", "--json", *args],
+        [sys.executable, "-m", "voicecoach.app.doctor", "--json", *args],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
@@ -66,7 +66,7 @@ def test_without_sound_devices_the_audio_checks_fail_with_a_fix_and_exit_1(
 
 def test_text_report_has_one_line_per_check_and_a_fix_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "voicecoach.doctor", "--no-sound"],
+        [sys.executable, "-m", "voicecoach.app.doctor", "--no-sound"],
         capture_output=True, text=True, env=no_sound_card_env(tmp_path), timeout=120,
         check=False,
     )  # fmt: skip

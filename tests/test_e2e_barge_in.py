@@ -23,7 +23,7 @@ from audio_room import DEVICE, AudioRoom
 from speech_audio import needs_espeak, speak
 from test_e2e_room import EventLogReader, event
 
-from voicecoach.routine import load_routine
+from voicecoach.core.routine import load_routine
 from voicecoach.voice.echo_canceller import available
 
 pytestmark = [needs_espeak, pytest.mark.slow,

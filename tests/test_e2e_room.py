@@ -30,13 +30,13 @@ import pytest
 from audio_room import DEVICE, AudioRoom
 from speech_audio import needs_espeak, speak
 
-from voicecoach.app import prepare_phrases
-from voicecoach.clock import FakeClock
-from voicecoach.commands import Command, help_text, parse
-from voicecoach.plan import COUNT, TICK, Plan
-from voicecoach.routine import find_routine, load_routine
-from voicecoach.runner import Runner
-from voicecoach.session import Session
+from voicecoach.app.run import prepare_phrases
+from voicecoach.app.runner import Runner
+from voicecoach.core.clock import FakeClock
+from voicecoach.core.commands import Command, help_text, parse
+from voicecoach.core.plan import COUNT, TICK, Plan
+from voicecoach.core.routine import find_routine, load_routine
+from voicecoach.core.session import Session
 from voicecoach.voice.base import Heard, Speaker
 from voicecoach.voice.gate import Gate
 from voicecoach.voice.listener import AudioListener

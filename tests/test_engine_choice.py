@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach.app import open_recognizer
-from voicecoach.serve import make_idle_recognizer
+from voicecoach.app.run import open_recognizer
+from voicecoach.app.serve import make_idle_recognizer
 from voicecoach.voice.sphinx_engine import SphinxRecognizer
 
 

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from speech_audio import needs_espeak, speak, write_wav
 
-from voicecoach import app, doctor, models, recognize, serve, settings, syslibs
+from voicecoach.app import doctor, recognize, serve, settings
+from voicecoach.app import run as app
 from voicecoach.config import Config, load_config
-from voicecoach.voice import engines
+from voicecoach.voice import engines, models, syslibs
 from voicecoach.voice.command_whisper import CommandWhisperRecognizer
 from voicecoach.voice.sphinx_engine import SphinxRecognizer
 
@@ -63,9 +64,11 @@ def fail_import(monkeypatch: pytest.MonkeyPatch, module: str, error: BaseExcepti
 
 def test_every_engine_name_comes_from_the_registry() -> None:
     from voicecoach import config
+    from voicecoach.voice import engine_names
 
-    assert config.ENGINES == engines.ENGINE_CHOICES == ("auto", *engines.ENGINES, "text")
-    assert ("auto", *engines.ENGINES) == engines.AUDIO_CHOICES
+    assert tuple(engines.ENGINES) == engine_names.ENGINE_NAMES
+    assert config.ENGINES == engine_names.ENGINE_CHOICES == ("auto", *engines.ENGINES, "text")
+    assert ("auto", *engines.ENGINES) == engine_names.AUDIO_CHOICES
     assert set(engines.AUTO_ORDER) <= set(engines.ENGINES)
     assert engines.AUTO_ORDER == ("vosk", "whisper", "sphinx")
     assert engines.AUTO_ORDER[1:] == engines.FALLBACK_ORDER  # what needs nothing downloaded
@@ -213,7 +216,7 @@ def test_recognize_reports_a_library_the_loader_cannot_find_in_one_line(tmp_path
     (fake / "__init__.py").write_text('import ctypes\nctypes.CDLL("libvoicecoach-absent.so.1")\n')
     wav = speak("stop", tmp_path / "stop.wav")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
-    proc = subprocess.run([sys.executable, "-m", "voicecoach.recognize", str(wav)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "voicecoach.app.recognize", str(wav)], capture_output=True,
                           text=True, cwd=REPO, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

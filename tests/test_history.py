@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import history_report, journal
-from voicecoach.history import (
+from voicecoach.app import history_report
+from voicecoach.store import journal
+from voicecoach.store.history import (
     DB_FILENAME,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -369,7 +370,7 @@ def test_completed_streak_counts_a_redone_set_and_a_resumed_finish(h):
 
 CHILD = """
 import sys, time
-from voicecoach.history import History
+from voicecoach.store.history import History
 h = History.open(sys.argv[1])
 sid = h.start_session("loop", "Loop", time.time())
 print("session", sid, flush=True)
@@ -611,7 +612,7 @@ def test_a_corrupt_file_sends_the_session_to_the_journal_until_it_is_moved_aside
 
 
 def test_a_lock_sends_writes_to_the_journal_and_they_reach_the_database_after_it(db, monkeypatch):
-    import voicecoach.history as history_module
+    import voicecoach.store.history as history_module
 
     monkeypatch.setattr(history_module, "RETRY_SECONDS", 0.0)
     told = Told()
@@ -702,7 +703,7 @@ def test_a_journal_that_a_running_session_writes_is_not_replayed_under_it(db):
 
 
 def test_a_file_replaced_mid_session_gets_the_whole_session(db, monkeypatch):
-    import voicecoach.history as history_module
+    import voicecoach.store.history as history_module
 
     monkeypatch.setattr(history_module, "RETRY_SECONDS", 0.0)
     store = Told().open(db)

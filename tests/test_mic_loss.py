@@ -34,13 +34,13 @@ import pytest
 from audio_room import DEVICE, AudioRoom
 from speech_audio import needs_espeak, speak
 
-from voicecoach.app import SpokenGate, open_recognizer, typed_fallback
-from voicecoach.clock import FakeClock
-from voicecoach.plan import Plan, PlanSettings
-from voicecoach.recognize import read_wav
-from voicecoach.routine import load_routine
-from voicecoach.runner import MICROPHONE_BACK, MICROPHONE_LOST, InputRecovery, Runner
-from voicecoach.session import Session
+from voicecoach.app.recognize import read_wav
+from voicecoach.app.run import SpokenGate, open_recognizer, typed_fallback
+from voicecoach.app.runner import MICROPHONE_BACK, MICROPHONE_LOST, InputRecovery, Runner
+from voicecoach.core.clock import FakeClock
+from voicecoach.core.plan import Plan, PlanSettings
+from voicecoach.core.routine import load_routine
+from voicecoach.core.session import Session
 from voicecoach.voice.base import Listener, Speaker
 from voicecoach.voice.listener import AudioListener
 from voicecoach.voice.microphone import SAMPLE_RATE, AudioSource, AudioSourceLost, Chunk
@@ -346,8 +346,7 @@ def test_a_vosk_engine_that_cannot_start_falls_back_to_the_next_one_and_says_why
 
 
 def test_when_no_engine_can_start_the_reason_is_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from voicecoach import models
-    from voicecoach.voice import command_whisper, sphinx_engine
+    from voicecoach.voice import command_whisper, models, sphinx_engine
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise sphinx_engine.SphinxUnavailable("PocketSphinx could not load its model: disk error")

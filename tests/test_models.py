@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import models, settings
+from voicecoach.app import settings
 from voicecoach.config import load_config
-from voicecoach.models import ModelError, download_model, find_model_dir, is_vosk_model
+from voicecoach.voice import models
+from voicecoach.voice.models import ModelError, download_model, find_model_dir, is_vosk_model
 
 MODEL_FILES = {
     "am/final.mdl": b"acoustic model",
@@ -278,7 +279,8 @@ def test_a_downloaded_model_is_the_one_run_serve_doctor_and_recognize_use(
     how: str, server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the data folder moved, `models download` installs where every command looks."""
-    from voicecoach import app, doctor, serve
+    from voicecoach.app import doctor, serve
+    from voicecoach.app import run as app
     from voicecoach.voice import engines, vosk_engine
 
     base, served = server

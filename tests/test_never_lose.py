@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from voicecoach import journal
-from voicecoach.history import DB_FILENAME, History, open_durable
-from voicecoach.plan import Plan, PlanSettings
-from voicecoach.routine import load_routine
-from voicecoach.runner import EventLog
+from voicecoach.app.runner import EventLog
+from voicecoach.core.plan import Plan, PlanSettings
+from voicecoach.core.routine import load_routine
+from voicecoach.store import journal
+from voicecoach.store.history import DB_FILENAME, History, open_durable
 
 # Slow: each test runs the coach as a process on the real clock.
 pytestmark = pytest.mark.slow
@@ -288,8 +288,8 @@ class CheckingEventLog(EventLog):
 def test_a_set_is_committed_before_the_event_log_says_it_finished(tmp_path, monkeypatch, capsys):
     """Why the kill test holds: in `voicecoach run` the history sink runs (and commits)
     before the event log writes a line, checked at the moment of every write."""
-    from voicecoach import app, cli
-
+    from voicecoach.app import cli
+    from voicecoach.app import run as app
     monkeypatch.setenv("VOICECOACH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("VOICECOACH_CONFIG", raising=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sessiondriver import Driver
 
-from voicecoach.session import SessionOptions
+from voicecoach.core.session import SessionOptions
 
 SAFETY = "Stop this exercise now."
 

@@ -48,5 +48,5 @@ def test_the_config_default_data_folder_is_the_same_folder(private_home: Path, m
 def test_paths_and_config_import_no_other_part_of_voicecoach_for_folders() -> None:
     code = ("import sys, voicecoach.paths as p; assert not [m for m in sys.modules if m.startswith('voicecoach.')"
             " and m != 'voicecoach.paths'], sys.modules; import voicecoach.config;"
-            " assert 'voicecoach.history' not in sys.modules")
+            " assert 'voicecoach.store.history' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

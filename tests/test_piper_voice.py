@@ -18,7 +18,7 @@ from voicecoach.voice.playback import Player
 from voicecoach.voice.speakers import open_renderer
 from voicecoach.voice.speech_text import speakable, split_pieces
 from voicecoach.voice.tts import CLAUSE_GAP, SENTENCE_GAP, Audio, Renderer, Tts, VoiceSettings
-from voicecoach.voices import BUNDLED_VOICE, find_voice
+from voicecoach.voice.voices import BUNDLED_VOICE, find_voice
 
 # --- text as it is said -------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voicecoach.progression import current_targets, raised_targets, step_up
-from voicecoach.routine import load_routine
+from voicecoach.core.progression import current_targets, raised_targets, step_up
+from voicecoach.core.routine import load_routine
 
 MINI = load_routine(Path(__file__).parent / "fixtures" / "mini.yaml")  # Lifts 3-5, Wall press 20-30, Taps 2
 

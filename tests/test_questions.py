@@ -3,9 +3,9 @@ set aside by pain coming back with the time it had left."""
 
 from __future__ import annotations
 
-from voicecoach import questions
-from voicecoach.commands import Command
-from voicecoach.questions import Decision, Questions
+from voicecoach.core import questions
+from voicecoach.core.commands import Command
+from voicecoach.core.questions import Decision, Questions
 
 
 def asked(question: questions.Question, now: float = 0.0) -> Questions:

@@ -1,4 +1,4 @@
-"""`python -m voicecoach.recognize`: many files, one model, JSON lines, errors that continue."""
+"""`python -m voicecoach.app.recognize`: many files, one model, JSON lines, errors that continue."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from speech_audio import needs_espeak, speak, write_wav
 
-from voicecoach.recognize import read_wav
+from voicecoach.app.recognize import read_wav
 
 pytestmark = [needs_espeak, pytest.mark.slow]  # slow: runs the recognizer as a process
 REPO = Path(__file__).resolve().parents[1]
 
 
 def recognize(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "voicecoach.recognize", *args],
+    return subprocess.run([sys.executable, "-m", "voicecoach.app.recognize", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
@@ -64,8 +64,8 @@ def test_missing_vosk_model_is_a_clear_error(tmp_path):
 
 
 def test_times_never_fall_before_the_file_began():
-    from voicecoach.commands import Command
-    from voicecoach.recognize import _shift
+    from voicecoach.app.recognize import _shift
+    from voicecoach.core.commands import Command
     from voicecoach.voice.base import Heard
 
     # The endpointer's window can put a word's start a hair before the file's first sample.

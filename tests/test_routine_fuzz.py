@@ -20,8 +20,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voicecoach.plan import Plan, format_plan
-from voicecoach.routine import RoutineError, bundled_dir, parse_routine
+from voicecoach.core.plan import Plan, format_plan
+from voicecoach.core.routine import RoutineError, bundled_dir, parse_routine
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = sorted(bundled_dir().glob("*.yaml")) + [REPO / "tests" / "fixtures" / "mini.yaml"]

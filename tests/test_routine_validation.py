@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import routine as routine_module
-from voicecoach.routine import (
+from voicecoach.core import routine as routine_module
+from voicecoach.core.routine import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     Problem,

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from speech_audio import needs_espeak, speak, speech_clip
 
-from voicecoach import cli, serve
-from voicecoach.cli import build_parser, session_settings
-from voicecoach.recognize import ClipRunner
-from voicecoach.serve import LineBox, Server, build_menu, make_idle_recognizer
+from voicecoach.app import cli, serve
+from voicecoach.app.cli import build_parser, session_settings
+from voicecoach.app.recognize import ClipRunner
+from voicecoach.app.serve import LineBox, Server, build_menu, make_idle_recognizer
 from voicecoach.voice.engines import EngineUnavailable
 from voicecoach.voice.recognizer import phrase_table
 

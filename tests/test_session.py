@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sessiondriver import Driver
 
-from voicecoach.commands import COMMANDS
-from voicecoach.plan import COUNT, hold_start
-from voicecoach.session import Event, Hush, Say, SessionOptions
+from voicecoach.core.commands import COMMANDS
+from voicecoach.core.plan import COUNT, hold_start
+from voicecoach.core.session import Event, Hush, Say, SessionOptions
 
 ALL_COMMANDS = [spec.name for spec in COMMANDS]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from speech_audio import needs_espeak, speech_clip
 
-from voicecoach.recognize import ClipRunner
+from voicecoach.app.recognize import ClipRunner
 from voicecoach.voice.recognizer import Recognizer
 from voicecoach.voice.sphinx_engine import (
     SphinxRecognizer,

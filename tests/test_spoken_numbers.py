@@ -10,11 +10,11 @@ from sessiondriver import Driver
 from speech_audio import needs_espeak, speak
 from test_mic_loss import FakeMicrophone, Record, ScriptedClock, SpeakerSpy, first
 
-from voicecoach.plan import Plan, PlanSettings
-from voicecoach.recognize import ClipRunner, read_wav
-from voicecoach.routine import load_routine
-from voicecoach.runner import Runner
-from voicecoach.session import Session, SessionOptions
+from voicecoach.app.recognize import ClipRunner, read_wav
+from voicecoach.app.runner import Runner
+from voicecoach.core.plan import Plan, PlanSettings
+from voicecoach.core.routine import load_routine
+from voicecoach.core.session import Session, SessionOptions
 from voicecoach.voice.listener import AudioListener
 from voicecoach.voice.sphinx_engine import SphinxRecognizer
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from test_never_lose import coach_env, pycache, read_events, tiny_routine
 
-from voicecoach import commands
+from voicecoach.app.runner import EventLog
 from voicecoach.config import ConfigError, load_config
-from voicecoach.runner import EventLog
+from voicecoach.core import commands
 from voicecoach.voice.typed import TypedListener
 
 __all__ = ["pycache"]  # the shared bytecode-cache fixture, imported to be used here

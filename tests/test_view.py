@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from voicecoach.clock import FakeClock
-from voicecoach.commands import Command
-from voicecoach.plan import Plan, PlanSettings
-from voicecoach.routine import load_routine
-from voicecoach.runner import Runner
-from voicecoach.session import Session as CoachSession
-from voicecoach.session import SessionOptions
-from voicecoach.view import LiveView, PlainView, ViewState, big_text, make_view, render
+from voicecoach.app.runner import Runner
+from voicecoach.app.view import LiveView, PlainView, ViewState, big_text, make_view, render
+from voicecoach.core.clock import FakeClock
+from voicecoach.core.commands import Command
+from voicecoach.core.plan import Plan, PlanSettings
+from voicecoach.core.routine import load_routine
+from voicecoach.core.session import Session as CoachSession
+from voicecoach.core.session import SessionOptions
 from voicecoach.voice.base import Heard, Listener
 from voicecoach.voice.speakers import PrintSpeaker
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from voicecoach.commands import Command
+from voicecoach.core.commands import Command
 from voicecoach.voice.base import Heard
 from voicecoach.voice.gate import Gate
 from voicecoach.voice.listener import AudioListener

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from audio_room import DEVICE, AudioRoom
 
-from voicecoach.commands import Command
+from voicecoach.core.commands import Command
 from voicecoach.voice.base import Heard
 from voicecoach.voice.gate import Gate
 from voicecoach.voice.listener import AudioListener

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from voicecoach.commands import Command
+from voicecoach.core.commands import Command
 from voicecoach.voice.base import Heard
 from voicecoach.voice.devices import NO_DEVICES_HELP, format_devices
 from voicecoach.voice.speakers import PrintSpeaker, make_speaker

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from audio_room import DEVICE, AudioRoom
 
-from voicecoach import cli, voices
-from voicecoach.app import SpokenGate
+from voicecoach.app import cli
+from voicecoach.app.run import SpokenGate
+from voicecoach.voice import speakers, voices
 from voicecoach.voice.speakers import AudioSpeaker, make_speaker
-from voicecoach.voices import KnownVoice, VoiceError, download_voice, find_voice, installed_voices
+from voicecoach.voice.voices import KnownVoice, VoiceError, download_voice, find_voice, installed_voices
 
 
 @pytest.fixture
@@ -117,8 +118,8 @@ def test_the_doctor_can_say_a_sentence_with_the_chosen_voice(audio_room: AudioRo
     from voicecoach.config import AudioSettings, Config, SpeechSettings
 
     config = Config(audio=AudioSettings(output_device=DEVICE))
-    worked, said = voices.speak_test_sentence(config, "Ten to fifteen reps.")
+    worked, said = speakers.speak_test_sentence(config, "Ten to fifteen reps.")
     assert worked and said == "said a sentence with piper en_US-joe-medium"
     broken = Config(audio=AudioSettings(output_device=DEVICE), speech=SpeechSettings(voice="en_GB-nobody-low"))
-    worked, said = voices.speak_test_sentence(broken, "Ten to fifteen reps.")
+    worked, said = speakers.speak_test_sentence(broken, "Ten to fifteen reps.")
     assert worked and said.startswith("said a sentence with pyttsx3 en-us (Natural voice unavailable: ")

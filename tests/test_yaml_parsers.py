@@ -28,7 +28,7 @@ import json, sys
 if sys.argv[1] == "without-libyaml":
     sys.modules["yaml._yaml"] = None
 import yaml
-from voicecoach.routine import RoutineError, load_routine
+from voicecoach.core.routine import RoutineError, load_routine
 print(json.dumps(yaml.__with_libyaml__))
 for name in sys.argv[2:]:
     try:

@@ -1,5 +1,5 @@
 """Lets `python -m voicecoach` work like the `voicecoach` command."""
 
-from voicecoach.cli import main
+from voicecoach.app.cli import main
 
 raise SystemExit(main())

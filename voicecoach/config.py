@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from voicecoach import paths
-from voicecoach.brief import CHOICES as BRIEF_CHOICES
-from voicecoach.voice.engines import ENGINE_CHOICES as ENGINES
+from voicecoach.core.brief import CHOICES as BRIEF_CHOICES
+from voicecoach.voice.engine_names import ENGINE_CHOICES as ENGINES
 
 SPEAKERS = ("auto", "piper", "pyttsx3", "espeak-ng", "print")
 

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voicecoach.commands import Command
+from voicecoach.core.commands import Command
 
 
 @dataclass(frozen=True)

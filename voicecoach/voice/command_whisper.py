@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voicecoach import commands
-from voicecoach.commands import Command
+from voicecoach.core import commands
+from voicecoach.core.commands import Command
 from voicecoach.voice.base import Heard
 from voicecoach.voice.endpointed import EndpointedRecognizer
 from voicecoach.voice.level_endpointer import LevelEndpointer

@@ -20,7 +20,7 @@ import ctypes.util
 
 import numpy as np
 
-from voicecoach.syslibs import apt_install
+from voicecoach.voice.syslibs import apt_install
 
 SONAME = "libspeexdsp.so.1"
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voicecoach import syslibs
+from voicecoach.voice import syslibs
+from voicecoach.voice.engine_names import AUDIO_CHOICES
 from voicecoach.voice.recognizer import Recognizer
 
 PhraseSpec = Mapping[str, str] | Iterable[str] | None
@@ -81,8 +82,7 @@ class Engine:
 
 
 def _start_vosk(request: Request) -> Recognizer:
-    from voicecoach import models
-
+    from voicecoach.voice import models
     model = models.find_model(request.model, request.config)
     if model is None:
         raise _no_vosk_model(request)
@@ -106,8 +106,7 @@ def _start_vosk(request: Request) -> Recognizer:
 def _no_vosk_model(request: Request) -> EngineUnavailable:
     """Why no model was found: a named folder that is not one, a model left incomplete,
     or (quietly) none downloaded yet."""
-    from voicecoach import models
-
+    from voicecoach.voice import models
     broken = models.broken_models(request.model, request.config)
     if broken and broken[0][1].startswith("incomplete"):
         folder, problem = broken[0]
@@ -170,10 +169,6 @@ AUTO_ORDER: tuple[str, ...] = ("vosk", "whisper", "sphinx")
 # engines that need nothing downloaded.
 FALLBACK_ORDER: tuple[str, ...] = ("whisper", "sphinx")
 
-# Every `[speech] engine` / `--engine` value; "text" means typed commands, no engine.
-ENGINE_CHOICES: tuple[str, ...] = ("auto", *ENGINES, "text")
-# Engines that can listen to audio (`voicecoach recognize --engine`).
-AUDIO_CHOICES: tuple[str, ...] = ("auto", *ENGINES)
 
 
 def diagnose(error: BaseException, engine: Engine) -> EngineUnavailable:

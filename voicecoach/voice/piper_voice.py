@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from voicecoach.voice.tts import DEFAULT_RATE, Audio, Renderer, TtsError, VoiceSettings
-from voicecoach.voices import VoiceError, VoiceFiles, find_voice
+from voicecoach.voice.voices import VoiceError, VoiceFiles, find_voice
 
 # Rendered when the voice loads: a file that loads but cannot speak fails here, not mid-session.
 _PROBE = "Ready."
@@ -38,7 +38,6 @@ def _check_runtime_loads(data_folder: Any = None) -> None:
     import sys
 
     from voicecoach import paths
-
     if "onnxruntime" in sys.modules or platform.machine() not in ("aarch64", "arm64"):
         return
     try:

@@ -16,8 +16,8 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 
-from voicecoach import commands
-from voicecoach.commands import Command
+from voicecoach.core import commands
+from voicecoach.core.commands import Command
 from voicecoach.voice.base import Heard
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -193,7 +193,7 @@ def open_renderer(backend: str, settings: VoiceSettings, data_folder: Path | Non
     except TtsError as exc:
         reason = str(exc)
     log.warning("Piper voice unavailable: %s", reason)
-    from voicecoach.voices import is_voice_name
+    from voicecoach.voice.voices import is_voice_name
 
     # A Piper voice name means nothing to espeak-ng: the fallback speaks with its own default.
     fallback = VoiceSettings(voice=DEFAULT_VOICE if is_voice_name(settings.voice) else settings.voice,
@@ -234,3 +234,31 @@ def make_speaker(
         renderer.close()
         raise
     return AudioSpeaker(Tts(renderer, volume=volume), player, gate, notes)
+
+
+TEST_SENTENCE = "Hello. This is your coach. Ten to fifteen reps, slowly."
+
+
+def speak_test_sentence(config: Any, sentence: str = TEST_SENTENCE) -> tuple[bool, str]:
+    """Say `sentence` with the configured speaker and voice (a `Config`), as a session would; (worked, what
+    happened) for `voicecoach doctor`.  A voice that cannot load says why and which was used."""
+    from voicecoach.voice.devices import AudioUnavailable
+
+    speech = config.speech
+    try:
+        speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate, volume=speech.volume,
+                               device=config.audio.output_device, data_folder=config.data.folder)
+    except AudioUnavailable as exc:
+        return False, str(exc)
+    try:
+        if not isinstance(speaker, AudioSpeaker):
+            return True, "speech is printed, not spoken ([speech] speaker = \"print\")"
+        speaker.say(sentence)
+        finished = speaker.wait(30)
+        notes = "; ".join(speaker.notes)
+        said = f"said a sentence with {speaker.voice_name}" + (f" ({notes})" if notes else "")
+        return finished, said if finished else "the sentence did not finish playing within 30 s"
+    except AudioUnavailable as exc:
+        return False, str(exc)
+    finally:
+        speaker.close()

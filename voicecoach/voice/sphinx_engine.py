@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicecoach.commands import Command
+from voicecoach.core.commands import Command
 from voicecoach.voice.base import Heard
 from voicecoach.voice.endpointed import MAX_UTTERANCE_S, EndpointedRecognizer
 from voicecoach.voice.recognizer import decide, make_heard, number_table, phrase_table

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from voicecoach import commands
+from voicecoach.core import commands
 from voicecoach.voice.base import Heard, Listener
 
 

@@ -28,9 +28,9 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from voicecoach.commands import Command
-from voicecoach.models import model_problem
+from voicecoach.core.commands import Command
 from voicecoach.voice.base import Heard
+from voicecoach.voice.models import model_problem
 from voicecoach.voice.recognizer import AudioClock, Recognizer, decide, make_heard, number_table, phrase_table
 
 log = logging.getLogger(__name__)

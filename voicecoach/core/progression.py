@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from voicecoach.routine import Range, Routine
+from voicecoach.core.routine import Range, Routine
 
 STEP_UP_REPS = 1
 STEP_UP_SECONDS = 5

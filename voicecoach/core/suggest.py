@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from voicecoach.routine import PainType, Routine, list_routines
+from voicecoach.core.routine import PainType, Routine, list_routines
 
 # Common phrasings, rewritten to the guide's wording before anything is matched.  Keys are
 # whole phrases after `_normal` (lower case, no apostrophes).

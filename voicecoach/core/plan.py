@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from voicecoach.routine import Exercise, Range, Routine, Tempo
+from voicecoach.core.routine import Exercise, Range, Routine, Tempo
 
 # Kinds of cue.  Sentences may slip later while the coach is still talking;
 # counts and ticks are time-critical and are said exactly when due.

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from voicecoach.voice.base import Heard
-from voicecoach.voice.engines import AUDIO_CHOICES, EngineUnavailable, choose
+from voicecoach.voice.engine_names import AUDIO_CHOICES
+from voicecoach.voice.engines import EngineUnavailable, choose
 from voicecoach.voice.microphone import CHUNK_SECONDS
 from voicecoach.voice.recognizer import Recognizer
 
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for `python -m voicecoach.recognize`."""
+    """Entry point for `python -m voicecoach.app.recognize`."""
     parser = argparse.ArgumentParser(prog="voicecoach recognize", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

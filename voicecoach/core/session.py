@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicecoach import questions
-from voicecoach.commands import Command, help_text, is_answer, works_while_paused
-from voicecoach.plan import COUNT, HARDER_LEAD, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
-from voicecoach.questions import Decision, Question, Questions
-from voicecoach.tally import Tally
+from voicecoach.core import questions
+from voicecoach.core.commands import Command, help_text, is_answer, works_while_paused
+from voicecoach.core.plan import COUNT, HARDER_LEAD, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
+from voicecoach.core.questions import Decision, Question, Questions
+from voicecoach.core.tally import Tally
 
 REPLY = "reply"
 BACK_RESTARTS_AFTER = 3.0  # seconds into a step after which `back` restarts it

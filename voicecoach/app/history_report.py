@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
-from voicecoach import journal
-from voicecoach.history import DB_FILENAME, History, HistoryUnavailable, default_data_dir, replay_pending
+from voicecoach.store import journal
+from voicecoach.store.history import DB_FILENAME, History, HistoryUnavailable, default_data_dir, replay_pending
 
 # How long a report waits for a session that is writing right now (its writes are tiny).
 OPEN_TIMEOUT = 2.0
 # A rise in knee pain (after minus before) this large is marked "up": the same rise for
-# which the coach's summary advises seeing a professional (voicecoach/session.py).
+# which the coach's summary advises seeing a professional (voicecoach/core/session.py).
 PAIN_RISE = 3
 
 NO_HISTORY = (

@@ -512,7 +512,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `voicecoach models` on its own (`python -m voicecoach.models`)."""
+    """Run `voicecoach models` on its own (`python -m voicecoach.voice.models`)."""
     parser = argparse.ArgumentParser(prog="voicecoach models", description=run.__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from voicecoach.tally import Tally
+from voicecoach.core.tally import Tally
 
 Record = dict[str, Any]
 Sink = Callable[[Record], None]

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from voicecoach.commands import normalize
-from voicecoach.settings import SessionSettings
+from voicecoach.app.settings import SessionSettings
+from voicecoach.core.commands import normalize
 
 WAKE_WORD = "coach"
 START_WORD = "start"
@@ -180,7 +180,7 @@ def build_menu(folder: Path | None = None) -> Menu:
     A spoken name that two routines share starts the first (in name order) and the
     clash is noted; an invalid routine file is noted and left out.
     """
-    from voicecoach.routine import list_routines
+    from voicecoach.core.routine import list_routines
 
     menu = Menu()
     for listing in list_routines([folder] if folder is not None else None):
@@ -442,9 +442,9 @@ class Server:
 
     def start_session(self, item: MenuItem, text_mode: bool) -> int:
         """Run one session of `item` through `voicecoach run`; return its exit code."""
-        from voicecoach.app import run_session
-        from voicecoach.errors import UserError
-        from voicecoach.routine import RoutineError
+        from voicecoach.app.run import run_session
+        from voicecoach.core.errors import UserError
+        from voicecoach.core.routine import RoutineError
 
         self.sessions += 1
         self.status(f"starting {item.name}")
@@ -587,7 +587,7 @@ class Server:
         self._phrases = phrases
         if note:
             self.problem(note)
-        from voicecoach.app import first_time
+        from voicecoach.app.run import first_time
 
         if spoken and first_time(spoken):
             self._announce = spoken

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from voicecoach.clock import RealClock
-from voicecoach.commands import Command, suggest
-from voicecoach.plan import COUNT, TICK
-from voicecoach.session import Event, Hush, Output, Say, Session
+from voicecoach.core.clock import RealClock
+from voicecoach.core.commands import Command, suggest
+from voicecoach.core.plan import COUNT, TICK
+from voicecoach.core.session import Event, Hush, Output, Say, Session
 from voicecoach.voice.base import Heard, Listener, Speaker
 
 log = logging.getLogger(__name__)

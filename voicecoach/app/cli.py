@@ -16,12 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from voicecoach import __version__
-from voicecoach.commands import help_names
-from voicecoach.errors import UserError
-from voicecoach.plan import Plan, format_plan
-from voicecoach.routine import Routine, RoutineError, find_routine, list_routines, load_routine
-from voicecoach.settings import VIEWS, SessionSettings
-from voicecoach.settings import build as build_settings
+from voicecoach.app.settings import VIEWS, SessionSettings
+from voicecoach.app.settings import build as build_settings
+from voicecoach.core.commands import help_names
+from voicecoach.core.errors import UserError
+from voicecoach.core.plan import Plan, format_plan
+from voicecoach.core.routine import Routine, RoutineError, find_routine, list_routines, load_routine
 
 EPILOG = """\
 examples:
@@ -31,18 +31,18 @@ examples:
   voicecoach plan hips-for-knees               the whole script with times
   voicecoach check my-routine.yaml             validate a routine you wrote
 """
-# The commands come from the one table (voicecoach/commands.py), wrapped like the lines above.
+# The commands come from the one table (voicecoach/core/commands.py), wrapped like the lines above.
 EPILOG += "\n" + textwrap.fill("While a session runs, say (or type): " + ", ".join(help_names()) + ".", 90) + "\n"
 
 # Subcommands that live in their own modules: name -> (module, help).
 PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
-    "recognize": ("voicecoach.recognize", "recognize commands in WAV files"),
+    "recognize": ("voicecoach.app.recognize", "recognize commands in WAV files"),
     "devices": ("voicecoach.voice.devices", "list audio devices"),
-    "models": ("voicecoach.models", "list, download or locate speech models"),
-    "voices": ("voicecoach.voices", "list the installed Piper voices"),
-    "doctor": ("voicecoach.doctor", "check this machine and say what is wrong"),
+    "models": ("voicecoach.voice.models", "list, download or locate speech models"),
+    "voices": ("voicecoach.voice.voices", "list the installed Piper voices"),
+    "doctor": ("voicecoach.app.doctor", "check this machine and say what is wrong"),
     "config": ("voicecoach.config", "print the effective configuration"),
-    "history": ("voicecoach.history_report", "show past sessions"),
+    "history": ("voicecoach.app.history_report", "show past sessions"),
 }
 
 
@@ -120,7 +120,7 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
                    help="multiply every wait by F (0.01 runs a hundred times faster)")
     p.add_argument("--events", metavar="FILE", help="write a JSON-lines event log to FILE")
     p.add_argument("--config", metavar="FILE", help="configuration file (default ~/.config/voicecoach/config.toml)")
-    from voicecoach.voice.engines import ENGINE_CHOICES
+    from voicecoach.voice.engine_names import ENGINE_CHOICES
 
     p.add_argument("--engine", choices=ENGINE_CHOICES, help="speech recognizer")
     p.add_argument("--model", metavar="DIR", help="vosk model folder")
@@ -254,19 +254,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from voicecoach.suggest import format_suggestions
+    from voicecoach.core.suggest import format_suggestions
     text, code = format_suggestions(" ".join(args.words))
     print(text)
     return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from voicecoach.app import run_session
+    from voicecoach.app.run import run_session
     return run_session(session_settings(args))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from voicecoach.serve import CANNOT_WORK, Server
+    from voicecoach.app.serve import CANNOT_WORK, Server
 
     try:
         settings = session_settings(args)
@@ -285,7 +285,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     if words[:3] == ["models", "download", "voice"]:  # voices live in their own module
-        from voicecoach.voices import download_main
+        from voicecoach.voice.voices import download_main
 
         return download_main(words[3:])
     parser = build_parser(next((w for w in words if not w.startswith("-")), ""))

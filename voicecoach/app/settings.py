@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from voicecoach.config import Config, ConfigError, LoadedConfig, load_config
-from voicecoach.errors import UserError
-from voicecoach.plan import PlanSettings, with_timings
-from voicecoach.routine import Tempo
+from voicecoach.core.errors import UserError
+from voicecoach.core.plan import PlanSettings, with_timings
+from voicecoach.core.routine import Tempo
 
 VIEWS = ("auto", "live", "plain", "off")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from voicecoach.commands import Command
+from voicecoach.core.commands import Command
 
 # What an answer decides.  The session carries these out.
 AGAIN = "again"  # not an answer: say `reply` and keep waiting

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from voicecoach import progression
-from voicecoach.brief import has_done, is_brief
-from voicecoach.errors import UserError
-from voicecoach.plan import Plan
-from voicecoach.routine import Routine, find_routine
-from voicecoach.runner import EventLog, InputRecovery, Record, Runner, Writer
-from voicecoach.session import Session, SessionOptions
-from voicecoach.settings import SessionSettings
+from voicecoach.app.runner import EventLog, InputRecovery, Record, Runner, Writer
+from voicecoach.app.settings import SessionSettings
+from voicecoach.core import progression
+from voicecoach.core.brief import has_done, is_brief
+from voicecoach.core.errors import UserError
+from voicecoach.core.plan import Plan
+from voicecoach.core.routine import Routine, find_routine
+from voicecoach.core.session import Session, SessionOptions
 from voicecoach.voice.base import Listener, Speaker
 from voicecoach.voice.gate import Gate
 
@@ -376,7 +376,7 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
         targets: dict[int, int] = {}
         runner: Runner | None = None
         if settings.record:
-            from voicecoach.history import default_db_path, open_durable
+            from voicecoach.store.history import default_db_path, open_durable
 
             def unavailable(reason: str, kept: bool) -> None:
                 if kept:
@@ -437,7 +437,7 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
                 raise UserError(f"cannot write the event log {settings.events}: {exc.strerror or exc}") from None
             recorders.append(log)
             stack.callback(log.close)
-        from voicecoach.view import make_view
+        from voicecoach.app.view import make_view
         from voicecoach.voice.speakers import PrintSpeaker
 
         view = make_view(settings.view, out, text_mode=voice.mode == "text",

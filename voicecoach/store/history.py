@@ -4,7 +4,7 @@ Each write is its own short transaction, committed before the call returns, so a
 was reported finished survives Ctrl-C, SIGTERM or `kill -9`.  Anything that stops the store
 from working (locked, read-only, damaged file, full disk) becomes `HistoryUnavailable` with a
 reason a person can read.  A session writes through `DurableHistory` (`open_durable`), which
-keeps what the database will not take in a journal (`voicecoach.journal`) and writes it in
+keeps what the database will not take in a journal (`voicecoach.store.journal`) and writes it in
 once the database works again; `NullHistory` records nothing.
 """
 
@@ -25,8 +25,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from voicecoach import journal, paths
-from voicecoach.journal import Op
+from voicecoach import paths
+from voicecoach.store import journal
+from voicecoach.store.journal import Op
 
 DB_FILENAME = "history.sqlite3"
 
@@ -490,7 +491,7 @@ class History:
 
     def replay(self, ops: Sequence[Op], *, wait: float | None = None,
                saved_at: float | None = None) -> dict[str, int]:
-        """Write a journal's records (see `voicecoach.journal`) into the database in one
+        """Write a journal's records (see `voicecoach.store.journal`) into the database in one
         transaction, leaving out any already there, so replaying twice adds nothing.
         Returns each journal session token's id here.  `wait` overrides how long to wait
         for another program's lock."""
@@ -1074,7 +1075,7 @@ class DurableHistory:
     HistoryUnavailable.
 
     Each write goes to the database; while that fails (locked, full, read-only, damaged,
-    replaced), it goes to the journal (`voicecoach.journal`) instead, with everything this
+    replaced), it goes to the journal (`voicecoach.store.journal`) instead, with everything this
     store wrote before, and the database is tried again at most every RETRY_SECONDS.  Once a
     try succeeds, the journal is written into the database and deleted.  A journal left at
     the end is replayed by the next `open_durable`.  Each write returns when its record is

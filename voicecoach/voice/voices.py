@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from voicecoach.config import Config
+    pass
 
 BUNDLED_VOICE = "en_US-joe-medium"
 # Piper's voice names: language_REGION-dataset-quality.
@@ -81,7 +81,6 @@ def is_voice_name(name: str | None) -> bool:
 def voices_dir(data_folder: Path | None = None) -> Path:
     """Where downloaded voices go: `<data folder>/voices`."""
     from voicecoach import paths
-
     return paths.voices_dir(data_folder)
 
 
@@ -131,7 +130,7 @@ def find_voice(name: str | None, data_folder: Path | None = None) -> VoiceFiles:
 
 def _fetch(url: str, sha256: str, target: Path, stream: TextIO, timeout: float) -> None:
     """Download `url` to `target`, or raise VoiceError (leaving nothing) if its SHA-256 differs."""
-    from voicecoach.models import ModelError, fetch
+    from voicecoach.voice.models import ModelError, fetch
 
     print(f"{target.name}:", file=stream, flush=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -252,32 +251,3 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if available:
         print("more with `voicecoach models download voice NAME`: " + ", ".join(available), file=out)
     return 0
-
-
-TEST_SENTENCE = "Hello. This is your coach. Ten to fifteen reps, slowly."
-
-
-def speak_test_sentence(config: Config, sentence: str = TEST_SENTENCE) -> tuple[bool, str]:
-    """Say `sentence` with the configured speaker and voice, as a session would; (worked, what
-    happened) for `voicecoach doctor`.  A voice that cannot load says why and which was used."""
-    from voicecoach.voice.devices import AudioUnavailable
-    from voicecoach.voice.speakers import AudioSpeaker, make_speaker
-
-    speech = config.speech
-    try:
-        speaker = make_speaker(speech.speaker, voice=speech.voice, rate=speech.rate, volume=speech.volume,
-                               device=config.audio.output_device, data_folder=config.data.folder)
-    except AudioUnavailable as exc:
-        return False, str(exc)
-    try:
-        if not isinstance(speaker, AudioSpeaker):
-            return True, "speech is printed, not spoken ([speech] speaker = \"print\")"
-        speaker.say(sentence)
-        finished = speaker.wait(30)
-        notes = "; ".join(speaker.notes)
-        said = f"said a sentence with {speaker.voice_name}" + (f" ({notes})" if notes else "")
-        return finished, said if finished else "the sentence did not finish playing within 30 s"
-    except AudioUnavailable as exc:
-        return False, str(exc)
-    finally:
-        speaker.close()

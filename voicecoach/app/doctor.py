@@ -26,9 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from voicecoach import syslibs
 from voicecoach.config import Config, ConfigError, load_config
-from voicecoach.models import (
+from voicecoach.voice import syslibs
+from voicecoach.voice.models import (
     broken_models,
     find_model,
     find_model_dir,
@@ -148,8 +148,8 @@ def check_data_folder(config: Config) -> Check:
 
 def check_history(config: Config) -> Check:
     """The history file can be read, and what happened when it could not be written."""
-    from voicecoach.history import DB_FILENAME
-    from voicecoach.history_report import history_status
+    from voicecoach.app.history_report import history_status
+    from voicecoach.store.history import DB_FILENAME
 
     status, detail, fix = history_status(Path(config.data.folder) / DB_FILENAME)
     return Check("history", {"ok": OK, "warn": WARN}.get(status, FAIL), detail, fix)
@@ -405,7 +405,7 @@ def voice_test(state: _State) -> Check:
         return skipped
     if state.config.speech.speaker not in ("auto", "piper"):
         return Check(name, SKIP, f"skipped: the speaker is {state.config.speech.speaker} (tested above)")
-    from voicecoach.voices import speak_test_sentence
+    from voicecoach.voice.speakers import speak_test_sentence
 
     worked, said = speak_test_sentence(state.config)
     if not worked:
@@ -767,7 +767,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `voicecoach doctor` on its own (`python -m voicecoach.doctor`)."""
+    """Run `voicecoach doctor` on its own (`python -m voicecoach.app.doctor`)."""
     parser = argparse.ArgumentParser(prog="voicecoach doctor", description=run.__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

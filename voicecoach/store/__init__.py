@@ -1,0 +1,1 @@
+"""The store: the session history on disk and its journal."""
