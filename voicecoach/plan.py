@@ -55,6 +55,8 @@ class Block:
     set_no: int | None = None
     side_index: int | None = None
     target: int | None = None
+    part_starts: tuple[float, ...] = ()
+    """Offsets at which each part of a set with parts begins (its name is said there)."""
 
     @property
     def set_key(self) -> tuple[int, int, int] | None:
@@ -243,6 +245,16 @@ class Plan:
             tl.say("When it gets easy, make it harder.", *ex.harder)
         return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
 
+    def steps_block(self, e: int) -> Block:
+        """An exercise's steps (and its parts) alone, as `repeat` reads them before its first set."""
+        ex = self.routine.exercises[e]
+        tl = _Timeline(self.settings)
+        tl.say(*ex.steps)
+        if ex.parts:
+            names = [p[0].lower() + p[1:] for p in ex.parts]
+            tl.say(f"Each set has {plural(len(ex.parts), 'part')}: {spoken_list(names)}.")
+        return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
+
     def _ready(self, e: int, ex: Exercise) -> Block:
         d = self.settings.ready_seconds
         tl = _Timeline(self.settings)
@@ -298,10 +310,12 @@ class Plan:
         tl.announce(announcement(target), announcement(reps.min))
         period = tempo.period
         parts = ex.parts or ("",)
+        part_starts: list[float] = []
         for p, part in enumerate(parts):
             if part:
                 if p > 0:
                     tl.t += 0.5
+                part_starts.append(round(tl.t, 3))
                 tl.say(part + ".")
             start = tl.t
             for n in range(1, target + 1):
@@ -313,7 +327,8 @@ class Plan:
             tl.t = start + target * period
         tl.t += 0.3
         tl.say("Good. That set is done.")
-        return Block("reps", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, target)
+        return Block("reps", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, target,
+                     part_starts=tuple(part_starts))
 
     def _hold_block(self, e: int, ex: Exercise, set_no: int, side_i: int, label: str,
                     target: int) -> Block:

@@ -84,6 +84,7 @@ class Session:
         self.last_sentence = ""
         self.last_count: int | None = None
         self.counts_fired = 0
+        self.parts_cut = False  # a part of this set was ended early ("done" during a part)
         self.ending = False
         self.resume_target: int | None = None
         self.gain_db = 0.0
@@ -101,6 +102,11 @@ class Session:
             "sets_planned": len(self.plan.set_keys()), "exercises": len(self.plan.routine.exercises),
         }), self._block_event()]
         out += [Say(text) for text in self.options.notices]
+        # The welcome comes first: the opening questions follow it, then the rest of the introduction.
+        if self.block.cues:
+            cue = self.block.cues[0]
+            self.cue_i = 1
+            out += self._fire(cue.text, now, cue.kind, cue.count)
         if self.options.resume_at is not None and self.plan.index_of_set(self.options.resume_at) is not None:
             e, s, side = self.options.resume_at
             ex = self.plan.routine.exercises[e]
@@ -229,9 +235,9 @@ class Session:
             return out + [Say("We're at the end of the session.")]
         if self.paused_since is not None and not works_while_paused(name):
             out += self._unpause(now)
-            if name in ("resume", "yes"):
+            if name in ("resume", "yes") and self.block.kind != "ready":
                 return out + [Say("Carrying on.")]
-        if is_answer(name) and not (name == "yes" and self.block.kind == "ready"):
+        if is_answer(name) and not (name in ("yes", "no") and self.block.kind == "ready"):
             if name == "number":
                 return out + [Say("I only need a number when I ask how your knee feels.")]
             return out + [Say("I didn't ask a question. Say help to hear what you can say.")]
@@ -252,6 +258,9 @@ class Session:
 
     def _cmd_next(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
+        part = self._next_part(now) if kind == "reps" else None
+        if part is not None:
+            return self._skip_to_part(part, now)
         if kind in ("reps", "hold"):
             return self._finish_set(now, early=True)
         if kind == "finish":
@@ -259,6 +268,20 @@ class Session:
         return [Hush()] + self._goto(self._next_index(), now)
 
     _cmd_done = _cmd_next
+
+    def _next_part(self, now: float) -> int | None:
+        """The part after the one under way, in a set with parts; None in its last part."""
+        starts = self.block.part_starts
+        current = max(0, sum(1 for at in starts if self.t0 + at * self.scale <= now) - 1)
+        return current + 1 if current < len(starts) - 1 else None
+
+    def _skip_to_part(self, part: int, now: float) -> list[Output]:
+        """End the part under way early and start part `part` of the same set now."""
+        at = self.block.part_starts[part]
+        self.t0 = now - at * self.scale
+        self.cue_i = next(i for i, c in enumerate(self.block.cues) if c.at >= at)
+        self.parts_cut = True
+        return [Hush(), Event("part_skipped", {**self._where(), "part": part}), Say("Next part.")] + self.tick(now)
 
     def _cmd_back(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
@@ -273,8 +296,12 @@ class Session:
 
     def _cmd_repeat(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
-        if kind == "ready":
-            return [Hush()] + self._goto(self.idx - 1, now)
+        if kind == "ready" and self.block.exercise is not None:
+            # The steps again, then the countdown from the start: not the whole introduction.
+            out: list[Output] = [Hush(), *self._unpause(now)] if self.paused_since is not None else [Hush()]
+            out += self._enter(self.idx - 1, now)
+            self.block = self.plan.steps_block(self.block.exercise)
+            return out + self.tick(now)
         if kind in ("reps", "hold", "rest", "switch"):
             first = self.block.cues[0].text if self.block.cues else ""
             return [Say(first + " " + self._progress_text(now))] if kind in ("reps", "hold") else [Say(first)]
@@ -303,7 +330,8 @@ class Session:
         return [Hush(), Event("paused"), Say("Paused. Say resume when you're ready.")]
 
     def _cmd_resume(self, now: float, _c: Command) -> list[Output]:
-        if self.block.kind == "ready":
+        if self.block.kind in ("ready", "exercise"):
+            # "Go" while the steps are read: on to the get-into-position countdown.
             return [Hush()] + self._goto(self._next_index(), now)
         return [Say("We're already going. Say pause to stop the clock.")]
 
@@ -329,7 +357,10 @@ class Session:
         if self.block.kind == "reps":
             self._rescale(now, new)
             return [Say("Slower." if c.name == "slower" else "Faster.")]
-        return [Say(f"I'll count {'slower' if c.name == 'slower' else 'faster'} in the next set.")]
+        word = "slower" if c.name == "slower" else "faster"
+        if self.block.kind == "hold":
+            return [Say(f"A hold has no count. I'll count {word} from the next set of reps.")]
+        return [Say(f"I'll count {word} in the next set of reps.")]
 
     _cmd_faster = _cmd_slower
 
@@ -342,6 +373,11 @@ class Session:
     def _cmd_yes(self, now: float, _c: Command) -> list[Output]:
         # Only reached in the get-ready countdown ("yes" to "say go when you're ready").
         return [Hush()] + self._goto(self._next_index(), now)
+
+    def _cmd_no(self, now: float, _c: Command) -> list[Output]:
+        # Only reached in the get-ready countdown: not ready yet, so the countdown waits for "go".
+        self.paused_since = now
+        return [Hush(), Event("paused"), Say("Take your time. Say go when you're ready.")]
 
     def _cmd_louder(self, now: float, _c: Command) -> list[Output]:
         if self.gain_db + LOUDER_STEP_DB > LOUDER_MAX_DB:
@@ -417,6 +453,9 @@ class Session:
         self._unpause_quietly(now)
         if resume:
             out += self._jump_to_resume(now)
+        elif self.block.kind == "intro" and self.cue_i < len(self.block.cues):
+            # The opening questions came after the welcome: the introduction goes on at once.
+            self.t0 = min(self.t0, now - self.block.cues[self.cue_i].at * self.scale)
         return out + self.tick(now)
 
     def _jump_to_resume(self, now: float) -> list[Output]:
@@ -464,13 +503,14 @@ class Session:
         self.cue_i = 0
         self.counts_fired = 0
         self.last_count = None
+        self.parts_cut = False
         self.scale = self.tempo if block.kind == "reps" else 1.0
         return [self._block_event()]
 
     def _end_block(self, end: float) -> list[Output]:
         out: list[Output] = []
         if self.block.set_key is not None:
-            out += self._record_set(end, early=False)
+            out += self._record_set(end, early=self.parts_cut)
         if self.block.kind == "finish":
             self._finished = True
             return out + [Event("session_end", self._summary_data(end))]
@@ -681,7 +721,11 @@ class Session:
             if label:
                 text += f" {label[0].upper()}{label[1:]}."
             text += " " + self._progress_text(now)
-        elif block.kind in ("rest", "switch"):
+        elif block.kind == "switch":
+            text += " Switching sides."
+            if ex.sides:
+                text += f" Next: {ex.sides[block.side_index or 0]}."
+        elif block.kind == "rest":
             text += " Resting."
         left = len(routine.exercises) - block.exercise - 1
         text += f" {plural(left, 'exercise')} left after this one." if left else " This is the last exercise."
