@@ -437,6 +437,7 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
                 point = store.resume_point(routine.name, plan.set_keys())
                 if point is not None and point.next_set is not None:
                     options.resume_at = point.next_set
+                    options.done_before = point.finished
                     resume_from = point.session_id
             if store.recording:
                 by_name = current_targets(store, routine)

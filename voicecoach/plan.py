@@ -7,6 +7,7 @@ of each block; the session places blocks on the clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from voicecoach.routine import Exercise, Range, Routine, Tempo
@@ -118,10 +119,23 @@ class _Timeline:
 class Plan:
     """The blocks of a session for one routine."""
 
-    def __init__(self, routine: Routine, settings: PlanSettings | None = None):
+    def __init__(self, routine: Routine, settings: PlanSettings | None = None,
+                 rounds: Mapping[int, int] | None = None):
         self.routine = routine
         self.settings = settings or PlanSettings()
+        # Rounds of each exercise this session, by index: the bottom of a range like "2-3 rounds"
+        # unless progression has added some (kept within the range).
+        self._rounds = {e: min(ex.sets.max, max(ex.sets.min, int((rounds or {}).get(e, ex.sets.min))))
+                        for e, ex in enumerate(routine.exercises)}
         self.blocks: list[Block] = self._build()
+
+    def with_rounds(self, rounds: Mapping[int, int]) -> Plan:
+        """The same plan with these rounds for the exercises named (the others as they are)."""
+        return Plan(self.routine, self.settings, {**self._rounds, **rounds})
+
+    def rounds(self, e: int) -> int:
+        """How many rounds of exercise `e` this plan does (a round: one set on each side)."""
+        return self._rounds[e]
 
     # -- structure ------------------------------------------------------------------
 
@@ -162,10 +176,10 @@ class Plan:
             body.append(self._exercise_intro(e, ex, count))
             body.append(self._ready(e, ex))
             sides = ex.sides or ("",)
-            for s in range(1, ex.sets.min + 1):
+            for s in range(1, self.rounds(e) + 1):
                 for side_i in range(len(sides)):
                     body.append(self.set_block(e, s, side_i))
-                    nxt = self._next_set(ex, s, side_i)
+                    nxt = self._next_set(ex, s, side_i, self.rounds(e))
                     if nxt is None:
                         continue
                     if nxt[0] == s:
@@ -176,20 +190,22 @@ class Plan:
         return [self._intro(sum(b.duration for b in body)), *body]
 
     @staticmethod
-    def _next_set(ex: Exercise, set_no: int, side_i: int) -> tuple[int, int] | None:
+    def _next_set(ex: Exercise, set_no: int, side_i: int, rounds: int) -> tuple[int, int] | None:
         if side_i + 1 < max(1, len(ex.sides)):
             return (set_no, side_i + 1)
-        if set_no < ex.sets.min:
+        if set_no < rounds:
             return (set_no + 1, 0)
         return None
 
     # -- words ----------------------------------------------------------------------
 
-    @staticmethod
-    def set_label(ex: Exercise, set_no: int, side_i: int) -> str:
+    def set_label(self, ex: Exercise, set_no: int, side_i: int) -> str:
+        """How a set is named aloud and on screen: "Set 2 of 3", or "Round 2 of 3, left leg"
+        when each round has a set on each side (every side's set counts as a set done)."""
         parts = []
-        if ex.sets.min > 1:
-            parts.append(f"Set {set_no} of {ex.sets.min}")
+        rounds = self.rounds(self.routine.exercises.index(ex))
+        if rounds > 1:
+            parts.append(f"{'Round' if ex.sides else 'Set'} {set_no} of {rounds}")
         if ex.sides:
             parts.append(ex.sides[side_i])
         return ", ".join(parts)
@@ -204,13 +220,22 @@ class Plan:
             reps = f"{ex.reps.spoken()} reps"
             if ex.parts:
                 reps = f"{ex.reps.spoken()} reps of each part"
-            text = f"{sets} {'sets' if ex.sets.max > 1 else 'set'} of {reps}"
+            # With sides, a round is a set on each side: each side's set counts as one set done.
+            word = "round" if ex.sides else "set"
+            text = f"{sets} {word}s of {reps}" if ex.sets.max > 1 else reps[0].upper() + reps[1:]
         if ex.sides:
             text += f", on each of: {spoken_list(ex.sides)}" if len(ex.sides) > 2 else (
                 f", {ex.sides[0]} then {ex.sides[1]}" if len(ex.sides) == 2 else f", {ex.sides[0]}")
-        if ex.sets.max > ex.sets.min:
-            text += f". We'll do {plural(ex.sets.min, 'round')}; add more when you're ready"
+        rounds = self.rounds(self.routine.exercises.index(ex))
+        if rounds < ex.sets.max:
+            # Only while progression can still add one (see `progression.step_up_rounds`).
+            word = "round" if ex.sides or ex.hold_seconds else "set"
+            text += f". We'll do {plural(rounds, word)} today, and add a {word} as you get stronger"
         return text + "."
+
+    def sets_in(self, e: int) -> int:
+        """How many sets exercise `e` has in this plan: one per round and side."""
+        return self.rounds(e) * max(1, len(self.routine.exercises[e].sides))
 
     # -- blocks ---------------------------------------------------------------------
 
@@ -377,7 +402,8 @@ def hold_start(block: Block) -> float:
 def format_plan(plan: Plan) -> str:
     """The whole script with times, as `voicecoach plan` prints it."""
     lines = [f"# {plan.routine.title} ({plan.routine.name})",
-             f"# about {round(plan.total_seconds() / 60)} minutes; times are minutes:seconds from the start",
+             f"# about {round(plan.total_seconds() / 60)} minutes, {plural(len(plan.set_keys()), 'set')} "
+             "(a set is one round on one side); times are minutes:seconds from the start",
              ""]
     t = 0.0
     for block in plan.blocks:
@@ -386,7 +412,7 @@ def format_plan(plan: Plan) -> str:
             ex = plan.routine.exercises[block.exercise]
             heading += f": {ex.name}"
             if block.set_key:
-                label = Plan.set_label(ex, block.set_no or 1, block.side_index or 0)
+                label = plan.set_label(ex, block.set_no or 1, block.side_index or 0)
                 if label:
                     heading += f" ({label})"
         lines.append(f"[{_clock(t)}] -- {heading} --")

@@ -15,7 +15,7 @@ from voicecoach import questions
 from voicecoach.commands import Command, help_text, is_answer, works_while_paused
 from voicecoach.plan import COUNT, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
 from voicecoach.questions import Decision, Question, Questions
-from voicecoach.tally import Tally
+from voicecoach.tally import Tally, is_done
 
 REPLY = "reply"
 BACK_RESTARTS_AFTER = 3.0  # seconds into a step after which `back` restarts it
@@ -60,6 +60,8 @@ class SessionOptions:
     """Offer higher targets: exercise index -> new target (reps or hold seconds)."""
     notices: list[str] = field(default_factory=list)
     """Said first, before anything else: problems the user should hear about."""
+    done_before: frozenset[tuple[int, int, int]] = frozenset()
+    """The sets the sessions this one resumes did, counted in the summary with this one's."""
 
 
 class Session:
@@ -521,8 +523,10 @@ class Session:
 
     def _finish_set(self, now: float, early: bool) -> list[Output]:
         out: list[Output] = [Hush()]
-        out += self._record_set(now, early=early)
-        out.append(Say("Good. That set is done."))
+        recorded = self._record_set(now, early=early)
+        out += recorded
+        counted = all(is_done(e.data) for e in recorded if isinstance(e, Event))
+        out.append(Say("Good. That set is done." if counted else "Moving on. That set doesn't count as done."))
         nxt = self.idx + 1
         if nxt >= len(self.plan.blocks) - 1:
             return out + self._begin_ending(now, "finished")
@@ -695,8 +699,9 @@ class Session:
         if block.set_key is not None:
             side_i = block.side_index or 0
             data.update({
-                "set": block.set_no, "sets": ex.sets.min,
+                "set": block.set_no, "sets": self.plan.rounds(block.exercise),
                 "side": ex.sides[side_i] if ex.sides else None, "side_index": side_i,
+                "label": self.plan.set_label(ex, block.set_no or 1, side_i),
             })
         return data
 
@@ -738,17 +743,28 @@ class Session:
             "outcome": self.outcome,
             "sets_done": self.tally.sets_done,
             "sets_planned": len(self.plan.set_keys()),
+            "sets_done_before": len(self._done_before()),
             "skipped": list(self.tally.skipped),
             "seconds": round(now - self.started_at, 3),
             "pain": dict(self.tally.pain),
         }
 
+    def _done_before(self) -> set[tuple[int, int, int]]:
+        """The sets of this plan that the resumed sessions did and this one did not do again."""
+        keys = set(self.plan.set_keys())
+        return {k for k in self.options.done_before if k in keys and k not in self.tally.sets}
+
     def summary_lines(self, now: float) -> list[str]:
         planned = len(self.plan.set_keys())
-        done = self.tally.sets_done
+        before = self._done_before()
+        done = len(before | self.tally.done_keys)
         minutes = max(0, round((now - self.started_at) / 60))
         duration = "under a minute" if minutes == 0 else plural(minutes, "minute")
-        lines = [f"You finished {done} of {plural(planned, 'set')} in {duration}."]
+        if before:
+            lines = [f"You finished {done} of {plural(planned, 'set')}, {len(before)} of them last time. "
+                     f"Today took {duration}."]
+        else:
+            lines = [f"You finished {done} of {plural(planned, 'set')} in {duration}."]
         if self.tally.skipped:
             lines.append("You skipped " + ", ".join(self.tally.skipped) + ".")
         before, after = self.tally.pain.get("before"), self.tally.pain.get("after")

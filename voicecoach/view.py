@@ -62,6 +62,7 @@ class ViewState:
     set_no: int | None = None
     sets: int | None = None
     side: str | None = None
+    label: str | None = None  # the set as the coach names it ("Round 2 of 3, left leg")
     kind: str | None = None  # "reps" or "hold" during a set
     count: int = 0
     target: int | None = None
@@ -138,6 +139,7 @@ class ViewState:
             self.exercise, self.exercise_no = "", None
         self.exercises = record.get("exercises", self.exercises)
         self.set_no, self.sets, self.side = record.get("set"), record.get("sets"), record.get("side")
+        self.label = record.get("label")
         self.next_up = record.get("next")
         self.kind = block if self.phase == "set" else None
         self.target, self.top = record.get("target"), record.get("top")
@@ -170,7 +172,9 @@ class ViewState:
         return max(0, math.ceil(left - 1e-6))
 
     def where(self) -> str:
-        """ "Set 2 of 3 · left leg" (or the phase, between sets)."""
+        """The set as the coach names it ("Round 2 of 3, left leg"), or "" between sets."""
+        if self.label is not None:
+            return str(self.label)
         bits = []
         if self.set_no is not None and self.sets:
             bits.append(f"Set {self.set_no} of {self.sets}")
