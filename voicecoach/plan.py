@@ -140,6 +140,8 @@ class Plan:
     # -- structure ------------------------------------------------------------------
 
     def tempo(self, exercise: Exercise) -> Tempo:
+        if exercise.step_seconds is not None:
+            return Tempo(up=0.0, top=0.0, down=exercise.step_seconds, bottom=0.0)  # a step is counted as taken
         return exercise.tempo or self.settings.tempo
 
     def rest_seconds(self, exercise: Exercise) -> float:
@@ -217,9 +219,9 @@ class Plan:
             text = f"{sets} {'holds' if ex.sets.max > 1 else 'hold'}: {what}" if ex.sets.max > 1 else what.capitalize()
         else:
             assert ex.reps is not None
-            reps = f"{ex.reps.spoken()} reps"
+            reps = f"{ex.reps.spoken()} {unit(ex)}"
             if ex.parts:
-                reps = f"{ex.reps.spoken()} reps of each part"
+                reps = f"{ex.reps.spoken()} {unit(ex)} of each part"
             # With sides, a round is a set on each side: each side's set counts as one set done.
             word = "round" if ex.sides else "set"
             text = f"{sets} {word}s of {reps}" if ex.sets.max > 1 else reps[0].upper() + reps[1:]
@@ -309,30 +311,34 @@ class Plan:
         tl.say(f"That's the end of {self.routine.title}. Well done.")
         return Block("finish", tuple(tl.cues), round(tl.t, 3))
 
-    def set_block(self, e: int, set_no: int, side_i: int, target: int | None = None) -> Block:
-        """The block for one set, counting to `target` (default: the bottom of the range)."""
+    def set_block(self, e: int, set_no: int, side_i: int, target: int | None = None,
+                  matched: bool = False) -> Block:
+        """The block for one set, counting to `target` (default: the bottom of the range).
+        `matched`: the target is what the first side did (`sides_match`), and is said so."""
         ex = self.routine.exercises[e]
         label = self.set_label(ex, set_no, side_i)
         if ex.hold_seconds is not None:
             return self._hold_block(e, ex, set_no, side_i, label, target or ex.hold_seconds.min)
         assert ex.reps is not None
-        return self._reps_block(e, ex, set_no, side_i, label, target or ex.reps.min)
+        return self._reps_block(e, ex, set_no, side_i, label, target or ex.reps.min, matched)
 
     def _reps_block(self, e: int, ex: Exercise, set_no: int, side_i: int, label: str,
-                    target: int) -> Block:
+                    target: int, matched: bool = False) -> Block:
         reps: Range = ex.reps  # type: ignore[assignment]
         tempo = self.tempo(ex)
         tl = _Timeline(self.settings)
 
         def announcement(n: int) -> str:
-            what = f"{n} reps" if not ex.parts else f"{n} reps of each part"
-            if reps.max > n:
+            what = f"{n} {unit(ex)}" if not ex.parts else f"{n} {unit(ex)} of each part"
+            if matched:
+                what += ", as many as on the first side"
+            elif reps.max > n:
                 what += f", up to {reps.max} if you say more"
             return _sentence(label, what, "Begin.")
 
         # Counts keep their times when `more` raises the target, so the lead-in is
         # timed on the announcement for the default target, not the current one.
-        tl.announce(announcement(target), announcement(reps.min))
+        tl.announce(announcement(target), announcement(target if matched else reps.min))
         period = tempo.period
         parts = ex.parts or ("",)
         part_starts: list[float] = []
@@ -378,6 +384,11 @@ class Plan:
         tl.at(start + target, "And release.", TICK, count=target)
         tl.t = start + target + speech_seconds("And release.", self.settings) + 0.5
         return Block("hold", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, target)
+
+
+def unit(ex: Exercise) -> str:
+    """What an exercise counts: steps when walking, else reps."""
+    return "steps" if ex.step_seconds is not None else "reps"
 
 
 def _sentence(label: str, what: str, tail: str) -> str:
@@ -433,7 +444,7 @@ def _clock(seconds: float) -> str:
     return f"{whole // 60:02d}:{whole % 60:02d}.{tenths}"
 
 
-def retarget(plan: Plan, block: Block, target: int) -> Block:
-    """The same set, counting to a new target."""
+def retarget(plan: Plan, block: Block, target: int, matched: bool = False) -> Block:
+    """The same set, counting to a new target (`matched`: the first side's count)."""
     assert block.exercise is not None
-    return plan.set_block(block.exercise, block.set_no or 1, block.side_index or 0, target)
+    return plan.set_block(block.exercise, block.set_no or 1, block.side_index or 0, target, matched)

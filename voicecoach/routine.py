@@ -98,6 +98,10 @@ class Exercise:
     harder: tuple[str, ...] = ()
     tips: tuple[str, ...] = ()
     line: int = 0
+    step_seconds: float | None = None
+    """Walking: each count is a step taken at this pace (seconds a step), not a slow rep."""
+    sides_match: bool = False
+    """Each later side does as many as the first side did (band walks: equal steps both ways)."""
 
     @property
     def kind(self) -> str:
@@ -172,6 +176,8 @@ class Routine:
                     "rest_seconds": ex.rest_seconds,
                     "harder": list(ex.harder),
                     "tips": list(ex.tips),
+                    "step_seconds": ex.step_seconds,
+                    "sides_match": ex.sides_match,
                 }
                 for ex in self.exercises
             ],
@@ -469,7 +475,7 @@ _ROUTINE_FIELDS = {
 }
 _EXERCISE_FIELDS = {
     "name", "steps", "sets", "sides", "reps", "hold_seconds", "tempo", "parts",
-    "equipment", "rest_seconds", "harder", "tips",
+    "equipment", "rest_seconds", "harder", "tips", "step_seconds", "sides_match",
 }
 _TEMPO_FIELDS = {"up", "top", "down", "bottom"}
 _PAIN_FIELDS = {"id", "name", "signs", "care"}
@@ -482,6 +488,8 @@ _RANGE_RE = re.compile(r"^\s*(-?(?:0|[1-9][0-9]{0,8}))\s*(?:-|to|–)\s*(-?(?:0|
 _MAX_COUNT = {"sets": 50, "reps": 1000, "hold_seconds": 3600}
 MAX_ROUTINE_SECONDS = 4 * 3600
 MIN_REP_SECONDS = 1.0
+# A walking step: about one a second; faster is a shuffle, slower is not walking.
+MIN_STEP_SECONDS, MAX_STEP_SECONDS = 0.5, 3.0
 
 
 class _Checker:
@@ -627,6 +635,30 @@ class _Checker:
         return tempo
 
 
+    def step_seconds(self, parent: _Node, where: str) -> float | None:
+        node = parent.value.get("step_seconds")
+        if node is None or node.value is None:
+            return None
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.add(node.line, where, f"step_seconds: expected seconds a step, got {_kind(value)}")
+            return None
+        if not MIN_STEP_SECONDS <= value <= MAX_STEP_SECONDS:
+            self.add(node.line, where, f"step_seconds: must be between {MIN_STEP_SECONDS:g} and "
+                                       f"{MAX_STEP_SECONDS:g} seconds a step, got {value}")
+            return None
+        return float(value)
+
+    def flag(self, parent: _Node, key: str, where: str) -> bool:
+        node = parent.value.get(key)
+        if node is None or node.value is None:
+            return False
+        if not isinstance(node.value, bool):
+            self.add(node.line, where, f"{key}: expected true or false, got {_kind(node.value)}")
+            return False
+        return node.value
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -671,6 +703,13 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
     parts = c.texts(node, "parts", label, required=False)
     if parts and hold:
         c.add(node.value["parts"].line, label, "parts: only exercises with reps can have parts")
+    step_seconds = c.step_seconds(node, label)
+    if step_seconds is not None and (hold or node.value.get("tempo") is not None):
+        c.add(node.value["step_seconds"].line, label,
+              "step_seconds: only for steps counted like reps, and not with a tempo (a step has no phases)")
+    sides_match = c.flag(node, "sides_match", label)
+    if sides_match and len(sides) < 2:
+        c.add(node.value["sides_match"].line, label, "sides_match: needs at least two sides")
     exercise = Exercise(
         name=name or "",
         steps=steps,
@@ -685,6 +724,8 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
         harder=c.texts(node, "harder", label, required=False),
         tips=c.texts(node, "tips", label, required=False),
         line=node.line,
+        step_seconds=step_seconds,
+        sides_match=sides_match,
     )
     return exercise if len(c.problems) == before else None
 
@@ -695,7 +736,8 @@ def _longest_seconds(exercises: list[Exercise], rest: int) -> float:
     for ex in exercises:
         rounds = ex.sets.max * max(1, len(ex.sides))
         if ex.reps is not None:
-            work = ex.reps.max * max(1, len(ex.parts)) * (ex.tempo or Tempo()).period
+            period = ex.step_seconds or (ex.tempo or Tempo()).period
+            work = ex.reps.max * max(1, len(ex.parts)) * period
         else:
             work = ex.hold_seconds.max if ex.hold_seconds is not None else 0
         pause = ex.rest_seconds if ex.rest_seconds is not None else rest

@@ -315,6 +315,8 @@ class Session:
         ex = self.plan.routine.exercises[self.block.exercise]
         rng = ex.reps if self.block.kind == "reps" else ex.hold_seconds
         assert rng is not None and self.block.target is not None
+        if self._matched_target(self.block) is not None:
+            return [Say(f"This side matches the first side: {self.block.target}.")]
         if rng.max == rng.min:
             return [Say(f"This set is a fixed {rng.min}.")]
         if self.block.target >= rng.max:
@@ -497,6 +499,9 @@ class Session:
             rng = ex.reps or ex.hold_seconds
             assert rng is not None
             block = retarget(self.plan, block, min(rng.max, self.targets[block.exercise]))
+        matched = self._matched_target(block)
+        if matched is not None:
+            block = retarget(self.plan, block, matched, matched=True)
         if block.set_key is not None or block.exercise != self.block.exercise:
             self.resume_target = None
         self.idx = idx
@@ -508,6 +513,16 @@ class Session:
         self.parts_cut = False
         self.scale = self.tempo if block.kind == "reps" else 1.0
         return [self._block_event()]
+
+    def _matched_target(self, block: Block) -> int | None:
+        """A later side's target when the sides must match: what the first side did, if anything."""
+        key = block.set_key
+        if key is None or key[2] == 0 or not self.plan.routine.exercises[key[0]].sides_match:
+            return None
+        first = self.tally.sets.get((key[0], key[1], 0))
+        if first is None or not is_done(first):
+            return None
+        return max(1, int(first["done"]))
 
     def _end_block(self, end: float) -> list[Output]:
         out: list[Output] = []
