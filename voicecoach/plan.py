@@ -216,6 +216,8 @@ class Plan:
         sets = ex.sets.spoken()
         if ex.hold_seconds:
             what = f"hold for {ex.hold_seconds.spoken()} seconds"
+            if ex.max_effort:
+                what = f"hold as long as you can, working up to {ex.hold_seconds.max} seconds"
             text = f"{sets} {'holds' if ex.sets.max > 1 else 'hold'}: {what}" if ex.sets.max > 1 else what.capitalize()
         else:
             assert ex.reps is not None
@@ -271,6 +273,18 @@ class Plan:
         if ex.harder:
             tl.say("When it gets easy, make it harder.", *ex.harder)
         return Block("exercise", tuple(tl.cues), round(tl.t, 3), exercise=e)
+
+    def _max_effort_block(self, e: int, ex: Exercise, set_no: int, side_i: int, label: str,
+                          goal: int) -> Block:
+        """A hold for as long as you can: counted up toward `goal`; "done" records the time held."""
+        tl = _Timeline(self.settings)
+        tl.say(_sentence(label, f"Hold as long as you can. Your goal is {goal} seconds", "Get set."))
+        tl.say("Hold.")
+        start = tl.t
+        for elapsed, text in sorted(_max_effort_ticks(goal).items()):
+            tl.at(start + elapsed, text, TICK, count=elapsed)
+        tl.t = start + goal + speech_seconds(f"{goal} seconds. That's your goal. And release.", self.settings) + 0.5
+        return Block("hold", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, goal)
 
     def steps_block(self, e: int) -> Block:
         """An exercise's steps (and its parts) alone, as `repeat` reads them before its first set."""
@@ -365,6 +379,8 @@ class Plan:
                     target: int) -> Block:
         hold: Range = ex.hold_seconds  # type: ignore[assignment]
         tl = _Timeline(self.settings)
+        if ex.max_effort:
+            return self._max_effort_block(e, ex, set_no, side_i, label, target)
 
         def announcement(n: int) -> str:
             what = f"Hold for {n} seconds"
@@ -389,6 +405,19 @@ class Plan:
 def unit(ex: Exercise) -> str:
     """What an exercise counts: steps when walking, else reps."""
     return "steps" if ex.step_seconds is not None else "reps"
+
+
+def _max_effort_ticks(goal: int) -> dict[int, str]:
+    """What is said at each second of a hold for as long as you can: it counts up, with
+    milestones every ten seconds and the last seconds to the goal."""
+    said = {n: f"{n} seconds." for n in range(10, goal, 10)}
+    if goal > 10:
+        said[goal - 5] = f"{goal - 5} seconds. 5 to your goal."
+    for n in range(goal - 3, goal):
+        if n > 0:
+            said.setdefault(n, str(n))
+    said[goal] = f"{goal} seconds. That's your goal. And release."
+    return said
 
 
 def _sentence(label: str, what: str, tail: str) -> str:

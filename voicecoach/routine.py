@@ -102,6 +102,8 @@ class Exercise:
     """Walking: each count is a step taken at this pace (seconds a step), not a slow rep."""
     sides_match: bool = False
     """Each later side does as many as the first side did (band walks: equal steps both ways)."""
+    max_effort: bool = False
+    """A hold for as long as you can: `hold_seconds` is the goal, counted up to, not a fixed time."""
 
     @property
     def kind(self) -> str:
@@ -178,6 +180,7 @@ class Routine:
                     "tips": list(ex.tips),
                     "step_seconds": ex.step_seconds,
                     "sides_match": ex.sides_match,
+                    "max_effort": ex.max_effort,
                 }
                 for ex in self.exercises
             ],
@@ -475,7 +478,7 @@ _ROUTINE_FIELDS = {
 }
 _EXERCISE_FIELDS = {
     "name", "steps", "sets", "sides", "reps", "hold_seconds", "tempo", "parts",
-    "equipment", "rest_seconds", "harder", "tips", "step_seconds", "sides_match",
+    "equipment", "rest_seconds", "harder", "tips", "step_seconds", "sides_match", "max_effort",
 }
 _TEMPO_FIELDS = {"up", "top", "down", "bottom"}
 _PAIN_FIELDS = {"id", "name", "signs", "care"}
@@ -707,6 +710,10 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
     if step_seconds is not None and (hold or node.value.get("tempo") is not None):
         c.add(node.value["step_seconds"].line, label,
               "step_seconds: only for steps counted like reps, and not with a tempo (a step has no phases)")
+    max_effort = c.flag(node, "max_effort", label)
+    if max_effort and (hold is None or hold.min != hold.max):
+        c.add(node.value["max_effort"].line, label,
+              "max_effort: needs hold_seconds as one number, the goal to work up to")
     sides_match = c.flag(node, "sides_match", label)
     if sides_match and len(sides) < 2:
         c.add(node.value["sides_match"].line, label, "sides_match: needs at least two sides")
@@ -726,6 +733,7 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
         line=node.line,
         step_seconds=step_seconds,
         sides_match=sides_match,
+        max_effort=max_effort,
     )
     return exercise if len(c.problems) == before else None
 

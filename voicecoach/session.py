@@ -315,6 +315,8 @@ class Session:
         ex = self.plan.routine.exercises[self.block.exercise]
         rng = ex.reps if self.block.kind == "reps" else ex.hold_seconds
         assert rng is not None and self.block.target is not None
+        if ex.max_effort:
+            return [Say(f"Keep going as long as you can. Your goal is {self.block.target} seconds.")]
         if self._matched_target(self.block) is not None:
             return [Say(f"This side matches the first side: {self.block.target}.")]
         if rng.max == rng.min:
@@ -540,12 +542,24 @@ class Session:
         out: list[Output] = [Hush()]
         recorded = self._record_set(now, early=early)
         out += recorded
-        counted = all(is_done(e.data) for e in recorded if isinstance(e, Event))
-        out.append(Say("Good. That set is done." if counted else "Moving on. That set doesn't count as done."))
+        record = next(e.data for e in recorded if isinstance(e, Event))
+        out.append(Say(self._set_done_text(record)))
         nxt = self.idx + 1
         if nxt >= len(self.plan.blocks) - 1:
             return out + self._begin_ending(now, "finished")
         return out + self._enter(nxt, now) + self.tick(now)
+
+    def _set_done_text(self, record: dict[str, Any]) -> str:
+        """What is said when a set is ended with "done"."""
+        if not is_done(record):
+            return "Moving on. That set doesn't count as done."
+        ex = self.plan.routine.exercises[record["exercise_index"]]
+        if ex.max_effort:
+            held, goal = int(record["done"]), int(record["target"])
+            if held >= goal:
+                return f"Good. You held {goal} seconds, your goal."
+            return f"Good. You held {plural(held, 'second')}. Your goal is {goal}."
+        return "Good. That set is done."
 
     def _record_set(self, t: float, early: bool) -> list[Output]:
         block = self.block
@@ -658,7 +672,7 @@ class Session:
         if block.set_key is not None:
             ex = self.plan.routine.exercises[block.exercise]  # type: ignore[index]
             top = (ex.reps or ex.hold_seconds).max  # type: ignore[union-attr]
-            return Event("set_started", {**data, "target": block.target, "top": top})
+            return Event("set_started", {**data, "target": block.target, "top": top, "max_effort": ex.max_effort})
         if block.kind in ("rest", "switch") and block.exercise is not None:
             ex = self.plan.routine.exercises[block.exercise]
             side = block.side_index or 0
@@ -724,6 +738,9 @@ class Session:
         block = self.block
         if block.kind == "hold":
             start = self.t0 + hold_start(block) * self.scale
+            held = min(block.target or 0, max(0, int(now - start)))
+            if block.exercise is not None and self.plan.routine.exercises[block.exercise].max_effort:
+                return f"{plural(held, 'second')} held. Your goal is {block.target}."
             left = max(0, round(block.target - max(0.0, now - start))) if block.target else 0
             return f"{plural(left, 'second')} to go."
         done = self.last_count or 0
@@ -769,6 +786,24 @@ class Session:
         keys = set(self.plan.set_keys())
         return {k for k in self.options.done_before if k in keys and k not in self.tally.sets}
 
+    def _max_effort_lines(self) -> list[str]:
+        """For each hold for as long as you can: the longest hold today, against its goal."""
+        best: dict[int, tuple[float, int]] = {}
+        for (e, _s, _side), record in self.tally.sets.items():
+            if self.plan.routine.exercises[e].max_effort and is_done(record):
+                held = float(record["done"])
+                if e not in best or held > best[e][0]:
+                    best[e] = (held, int(record["target"]))
+        lines = []
+        for e, (held, goal) in sorted(best.items()):
+            name = self.plan.routine.exercises[e].name
+            if held >= goal:
+                lines.append(f"{name}: you held your goal of {goal} seconds.")
+            else:
+                lines.append(f"{name}: your longest hold was {plural(int(held), 'second')}, "
+                             f"working up to {goal}.")
+        return lines
+
     def summary_lines(self, now: float) -> list[str]:
         planned = len(self.plan.set_keys())
         before = self._done_before()
@@ -780,6 +815,7 @@ class Session:
                      f"Today took {duration}."]
         else:
             lines = [f"You finished {done} of {plural(planned, 'set')} in {duration}."]
+        lines += self._max_effort_lines()
         if self.tally.skipped:
             lines.append("You skipped " + ", ".join(self.tally.skipped) + ".")
         before, after = self.tally.pain.get("before"), self.tally.pain.get("after")

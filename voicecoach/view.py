@@ -67,6 +67,7 @@ class ViewState:
     count: int = 0
     target: int | None = None
     top: int | None = None
+    max_effort: bool = False  # a hold for as long as you can: counted up toward the target, its goal
     deadline: float | None = None  # session time at which the countdown reaches zero
     countdown_from: float | None = None  # session time at which the countdown starts
     running: bool = True  # whether the block's clock runs (not paused, no question open)
@@ -143,6 +144,7 @@ class ViewState:
         self.next_up = record.get("next")
         self.kind = block if self.phase == "set" else None
         self.target, self.top = record.get("target"), record.get("top")
+        self.max_effort = bool(record.get("max_effort"))
         self.count = 0
         self._set_clock(record.get("running", True), record.get("deadline"), record.get("countdown_from"), None)
 
@@ -295,6 +297,8 @@ def _headline(state: ViewState, now: float | None, scale: float) -> tuple[str | 
             left = state.seconds_left(now, scale)
             if left is None:
                 return (str(state.target) if state.target else None), "get set to hold"
+            if state.max_effort and state.target:
+                return str(max(0, state.target - left)), f"seconds held, goal {state.target}"
             return str(left), "seconds to hold"
         if state.target:
             return f"{state.count}/{state.target}", "reps"
