@@ -62,6 +62,8 @@ class SessionOptions:
     """Said first, before anything else: problems the user should hear about."""
     done_before: frozenset[tuple[int, int, int]] = frozenset()
     """The sets the sessions this one resumes did, counted in the summary with this one's."""
+    step_up_rounds: dict[int, int] = field(default_factory=dict)
+    """Offer more rounds: exercise index -> new rounds (its target starts again at the bottom)."""
 
 
 class Session:
@@ -115,7 +117,7 @@ class Session:
             label = self.plan.set_label(ex, s, side)
             where = f"{ex.name}, {label[0].lower()}{label[1:]}" if label else ex.name
             self.questions.queue(questions.resume_offer(where))
-        if self.options.step_up:
+        if self.options.step_up or self.options.step_up_rounds:
             self.questions.queue(questions.step_up_offer())
         if self.options.checkins:
             self.questions.queue(questions.checkin("before"))
@@ -441,9 +443,36 @@ class Session:
         if outcome == questions.START_OVER:
             return self._close_question(now, [Event("resume_declined"), *said])
         if outcome == questions.STEP_UP:
-            self.targets.update(self.options.step_up)
-            return self._close_question(now, [Event("step_up", {"targets": dict(self.options.step_up)}), *said])
+            return self._close_question(now, [*self._step_up(), *said])
         return self._close_question(now, said, resume=outcome == questions.RESUME)
+
+    def _step_up(self) -> list[Output]:
+        """Take the offered step: higher targets, and more rounds where a target is at its top."""
+        targets = dict(self.options.step_up)
+        rounds = dict(self.options.step_up_rounds)
+        for e in rounds:
+            ex = self.plan.routine.exercises[e]
+            targets[e] = (ex.reps or ex.hold_seconds).min  # type: ignore[union-attr]
+        self.targets.update(targets)
+        out: list[Output] = [Event("step_up", {"targets": targets, "rounds": rounds})]
+        if rounds:
+            self._swap_plan(self.plan.with_rounds(rounds))
+            out.append(Event("plan_changed", {"sets_planned": len(self.plan.set_keys())}))
+        return out
+
+    def _swap_plan(self, plan: Plan) -> None:
+        """Go on with `plan` (the same routine with other rounds) from the same place."""
+        def where(b: Block) -> tuple[str, int | None, int | None, int | None]:
+            return (b.kind, b.exercise, b.set_no, b.side_index)
+
+        here = where(self.plan.blocks[self.idx])
+        resumed = self.plan.blocks[self.resume_target].set_key if self.resume_target is not None else None
+        self.plan = plan
+        self.idx = next((i for i, b in enumerate(plan.blocks) if where(b) == here), self.idx)
+        if resumed is not None:
+            self.resume_target = plan.index_of_set(resumed)
+        if self.block.kind == "intro":
+            self.block = plan.blocks[0]  # its length in minutes is said later in it
 
     def _close_question(self, now: float, out: list[Output], resume: bool = False) -> list[Output]:
         q = self.questions.open

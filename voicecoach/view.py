@@ -93,6 +93,8 @@ class ViewState:
             self.phase = "intro"
         elif kind in ("block_started", "set_started"):
             self._start_block(record)
+        elif kind == "plan_changed":  # a round added by a step up
+            self.sets_planned = record.get("sets_planned", self.sets_planned)
         elif kind == "clock":
             self._set_clock(record.get("running", True), record.get("deadline"), record.get("countdown_from"),
                             record.get("at"))
