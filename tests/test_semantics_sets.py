@@ -132,3 +132,15 @@ def test_a_journal_replayed_twice_keeps_the_last_record_of_a_set(tmp_path):
         store.replay(ops[:2])  # an older record of the set never replaces a newer one
         rows = store.session(ids["a"])["sets"]
     assert [(r["done"], r["finished_at"]) for r in rows] == [(1.0, 20.0)]
+
+
+def test_the_view_of_a_resumed_session_counts_the_sets_done_before_like_the_summary():
+    d = Driver(options=SessionOptions(resume_at=(0, 2, 0), done_before=frozenset({(0, 1, 0), (0, 1, 1)})))
+    d.say("yes")
+    d.run_out()
+    out = io.StringIO()
+    view = PlainView(out)
+    for record in records(d):
+        view(record)
+    assert view.state.sets_done == 6 == view.state.sets_planned
+    assert out.getvalue().splitlines()[-1] == "== finished: 6 set(s) done =="

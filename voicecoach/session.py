@@ -104,6 +104,7 @@ class Session:
         out: list[Output] = [Event("session_start", {
             "routine": self.plan.routine.name, "title": self.plan.routine.title,
             "sets_planned": len(self.plan.set_keys()), "exercises": len(self.plan.routine.exercises),
+            "done_before": sorted(self._done_before()),
         }), self._block_event()]
         out += [Say(text) for text in self.options.notices]
         # The welcome comes first: the opening questions follow it, then the rest of the introduction.
@@ -813,7 +814,7 @@ class Session:
     def _done_before(self) -> set[tuple[int, int, int]]:
         """The sets of this plan that the resumed sessions did and this one did not do again."""
         keys = set(self.plan.set_keys())
-        return {k for k in self.options.done_before if k in keys and k not in self.tally.sets}
+        return self.tally.done_before({k for k in self.options.done_before if k in keys})
 
     def _max_effort_lines(self) -> list[str]:
         """For each hold for as long as you can: the longest hold today, against its goal."""
@@ -836,7 +837,7 @@ class Session:
     def summary_lines(self, now: float) -> list[str]:
         planned = len(self.plan.set_keys())
         before = self._done_before()
-        done = len(before | self.tally.done_keys)
+        done = self.tally.done_in_all(before)
         minutes = max(0, round((now - self.started_at) / 60))
         duration = "under a minute" if minutes == 0 else plural(minutes, "minute")
         if before:

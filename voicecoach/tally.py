@@ -55,3 +55,11 @@ class Tally:
     @property
     def sets_done(self) -> int:
         return len(self.done_keys)
+
+    def done_before(self, before: set[SetKey] | frozenset[SetKey]) -> set[SetKey]:
+        """The sets of `before` (done by the sessions this one resumes) not recorded again here."""
+        return {key for key in before if key not in self.sets}
+
+    def done_in_all(self, before: set[SetKey] | frozenset[SetKey]) -> int:
+        """The sets done in this session and in the ones it resumes, each counted once."""
+        return len(self.done_keys | self.done_before(before))

@@ -80,6 +80,7 @@ class ViewState:
     outcome: str | None = None
     tally: Tally = field(default_factory=Tally)  # the sets done, counted as the session counts them
     sets_planned: int | None = None
+    done_before: set[tuple[int, int, int]] = field(default_factory=set)  # by the sessions this one resumes
     now: float = 0.0  # time of the latest record (real seconds)
 
     def apply(self, record: Record, time_scale: float = 1.0) -> None:
@@ -89,6 +90,7 @@ class ViewState:
         if kind == "session_start":
             self.title = str(record.get("title") or record.get("routine") or "")
             self.sets_planned = record.get("sets_planned")
+            self.done_before = {(int(e), int(s), int(side)) for e, s, side in record.get("done_before") or ()}
             self.exercises = record.get("exercises")
             self.phase = "intro"
         elif kind in ("block_started", "set_started"):
@@ -130,7 +132,8 @@ class ViewState:
 
     @property
     def sets_done(self) -> int:
-        return self.tally.sets_done
+        """The sets done, with those of the sessions this one resumes: as the spoken summary counts."""
+        return self.tally.done_in_all(self.done_before)
 
     def _start_block(self, record: Record) -> None:
         block = str(record.get("kind") or "")
