@@ -107,3 +107,30 @@ def test_the_walking_fields_are_read_and_shown_in_json():
     assert (ex.step_seconds, ex.sides_match) == (1.0, True)
     shown = r.to_json()["exercises"][0]
     assert (shown["step_seconds"], shown["sides_match"]) == (1.0, True)
+
+
+def test_a_short_first_side_does_not_lower_the_stored_target(tmp_path):
+    from voicecoach.app import HistoryRecorder, current_targets
+    from voicecoach.history import History
+    from voicecoach.session import Event
+
+    d = Driver(BAND)
+    d.session.targets.update({e: 20 for e in range(4)})  # stepped up to 20 in earlier sessions
+    d.until_block("reps", WALKS)
+    assert d.session.block.target == 20
+    d.until(lambda s: s.counts_fired == 6)
+    d.say("done")
+    d.until(lambda s: s.block.kind == "reps")
+    assert d.session.block.target == 6  # the second side matches the first
+    d.run_out()
+    with History.open(tmp_path / "h.sqlite3", timeout=1.0) as store:
+        recorder = HistoryRecorder(store, d.plan.routine, len(d.plan.set_keys()), None,
+                                   wait_for_resume_answer=False, targets={e: 20 for e in range(4)})
+        for _, o in d.log:
+            if isinstance(o, Event):
+                recorder({"type": o.type, **o.data})
+        rows = store.session(store.recent(1)[0]["id"])["sets"]
+        walks = [(r["side_index"], r["done"], r["target"]) for r in rows
+                 if r["exercise_index"] == WALKS and r["set_no"] == 1]
+        assert walks == [(0, 6, 20), (1, 6, 20)]
+        assert current_targets(store, d.plan.routine)["Lateral band walks"] == 20

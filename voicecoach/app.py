@@ -336,7 +336,8 @@ class HistoryRecorder:
         if kind == "set_finished":
             target = record["target"]
             planned = self.targets.get(record["exercise_index"])
-            if planned is not None and target > planned:
+            # Nor does a side matched to a short first side ("sides_match") lower the target.
+            if planned is not None and target != planned:
                 target = planned
             self.store.record_set(
                 sid, exercise=record["exercise"], exercise_index=record["exercise_index"],
