@@ -147,7 +147,8 @@ def test_list_includes_user_routines_and_marks_invalid_ones(env: dict[str, str])
 TOP_KEYS = {"name", "title", "source", "aliases", "helps_with", "equipment", "rest_seconds", "intro",
             "safety", "pain_guide", "exercises"}
 EXERCISE_KEYS = {"name", "steps", "sets", "sets_max", "sides", "reps", "hold_seconds", "tempo", "parts",
-                 "equipment", "rest_seconds", "harder", "tips", "optional_equipment"}
+                 "equipment", "rest_seconds", "harder", "tips", "optional_equipment", "step_seconds",
+                 "sides_match", "max_effort"}
 
 
 def is_range(value: object) -> bool:
@@ -187,6 +188,9 @@ def test_show_json_follows_the_documented_schema(env: dict[str, str], name: str)
         if ex["tempo"] is not None:
             assert set(ex["tempo"]) == {"up", "top", "down", "bottom"}
         assert ex["rest_seconds"] is None or type(ex["rest_seconds"]) is int
+        assert ex["step_seconds"] == written.get("step_seconds")
+        assert ex["sides_match"] is written.get("sides_match", False)
+        assert ex["max_effort"] is written.get("max_effort", False)
 
 
 def test_show_json_of_a_file(env: dict[str, str]) -> None:

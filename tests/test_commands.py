@@ -56,8 +56,9 @@ def test_no_in_the_get_ready_countdown_does_not_start_the_set():
     d.until_block("ready", 0)
     out = d.say("no")
     assert d.session.block.kind == "ready"
-    assert [o.text for o in out if isinstance(o, Say)] == ["I didn't ask a question. Say help to hear what you "
-                                                           "can say."]
+    # "No" to "say go when you're ready": the countdown waits for "go".
+    assert [o.text for o in out if isinstance(o, Say)] == ["Take your time. Say go when you're ready."]
+    assert d.session.paused_since is not None
 
 
 class LoudnessSpeaker(PrintSpeaker):

@@ -27,7 +27,8 @@ TOP_FIELDS = {
 }
 EXERCISE_FIELDS = {
     "name", "steps", "sets", "sides", "reps", "hold_seconds", "tempo", "parts",
-    "equipment", "rest_seconds", "harder", "tips", "optional_equipment",
+    "equipment", "rest_seconds", "harder", "tips", "optional_equipment", "step_seconds", "sides_match",
+    "max_effort",
 }
 PAIN_FIELDS = {"id", "name", "signs", "care"}
 TEMPO_FIELDS = {"up", "top", "down", "bottom"}

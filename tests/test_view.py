@@ -83,7 +83,7 @@ def test_state_follows_sets_reps_and_holds(plain_run: Snapshots):
     s, _ = plain_run.after["set_started"]
     assert (s.title, s.exercise, s.exercise_no, s.set_no, s.sets, s.side) == (
         "Mini routine", "Lifts", 1, 1, 2, "left leg")
-    s, _ = plain_run.after["Set 1 of 2, left leg. 3 reps, up to 5 if you say more. Begin."]
+    s, _ = plain_run.after["Round 1 of 2, left leg. 3 reps, up to 5 if you say more. Begin."]
     assert (s.phase, s.kind, s.target, s.top, s.count) == ("set", "reps", 3, 5, 0)
     s, _ = plain_run.after["2"]
     assert (s.phase, s.count) == ("set", 2)
@@ -105,8 +105,8 @@ def test_state_counts_down_rests_and_the_get_ready(plain_run: Snapshots):
     s, t = plain_run.after["Get into position. We start in 5 seconds. Say go when you're ready."]
     assert (s.phase, s.exercise, s.exercise_no, s.exercises) == ("ready", "Lifts", 1, 3)
     assert s.seconds_left(t) == 5 and s.seconds_left(t + 2.5) == 3
-    s, t = plain_run.after["Rest for 20 seconds. Next: Set 2 of 2, left leg."]
-    assert (s.phase, s.next_up, s.seconds_left(t + 1)) == ("rest", "Set 2 of 2, left leg", 19)
+    s, t = plain_run.after["Rest for 20 seconds. Next: Round 2 of 2, left leg."]
+    assert (s.phase, s.next_up, s.seconds_left(t + 1)) == ("rest", "Round 2 of 2, left leg", 19)
     s, _ = plain_run.after["Switch sides. Next: right leg."]
     assert (s.phase, s.next_up) == ("switch", "right leg")
 
@@ -224,7 +224,7 @@ def test_panel_shows_exercise_set_side_count_and_last_command():
     state, t = snaps.after["Keep going, up to 5."]
     state.count = 2
     shown = text_of(render(state, t))
-    assert "LIFTS" in shown and "Set 1 of 2 · left leg" in shown
+    assert "LIFTS" in shown and "Round 1 of 2, left leg" in shown
     assert 'heard: "more"' in shown and "Mini routine" in shown
     for row in big_text("2/5"):
         assert row in shown
@@ -235,9 +235,9 @@ def test_panel_shows_exercise_set_side_count_and_last_command():
     assert "WALL PRESS" in shown and "seconds to hold" in shown
     assert big_text("10")[0] in shown
 
-    state, t = snaps.after["Rest for 20 seconds. Next: Set 2 of 2, left leg."]
+    state, t = snaps.after["Rest for 20 seconds. Next: Round 2 of 2, left leg."]
     shown = text_of(render(state, t))
-    assert "next: Set 2 of 2, left leg" in shown and "seconds of rest" in shown
+    assert "next: Round 2 of 2, left leg" in shown and "seconds of rest" in shown
     assert "Session finished" in text_of(render(snaps.after["session_end"][0]))
 
 
@@ -263,10 +263,10 @@ def test_plain_view_writes_a_line_per_event_not_per_rep():
     run_session([(44.0, Command("more"), "more")], sinks=[PlainView(out)])
     lines = out.getvalue().splitlines()
     assert lines[0] == "== Mini routine =="
-    assert lines[1] == "-- Lifts: Set 1 of 2 · left leg"
+    assert lines[1] == "-- Lifts: Round 1 of 2, left leg"
     assert lines[2] == '   heard "more" (0.90)'
     assert lines[3] == "   done 5 of 5 reps"
-    assert "-- Wall press: Set 1 of 1" in lines
+    assert "-- Wall press" in lines  # one set: named as the coach names it, with no number
     assert "   done 20 of 20 s" in lines
     assert lines[-1] == "== finished: 6 set(s) done =="
     assert not any(line.strip().isdigit() for line in lines)  # no counts

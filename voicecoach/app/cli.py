@@ -204,7 +204,8 @@ def format_routine(r: Routine) -> str:
         lines.append("Say: " + ", ".join(f'"start {a}"' for a in r.aliases))
     if r.all_equipment():
         lines.append("Equipment: " + ", ".join(r.all_equipment()))
-    lines.append(f"About {round(plan.total_seconds() / 60)} minutes.")
+    lines.append(f"About {round(plan.total_seconds() / 60)} minutes, {len(plan.set_keys())} sets "
+                 "(a set is one round on one side).")
     for line in r.intro:
         lines.append(line)
     lines.append("")
@@ -212,7 +213,7 @@ def format_routine(r: Routine) -> str:
     lines += [f"  - {s}" for s in r.safety]
     for i, ex in enumerate(r.exercises, 1):
         lines.append("")
-        lines.append(f"{i}. {ex.name}: {plan.work_summary(ex)}")
+        lines.append(f"{i}. {ex.name}: {plan.work_summary(ex)} [{plan.sets_in(i - 1)} sets]")
         if ex.equipment:
             lines.append("   Equipment: " + ", ".join(ex.equipment))
         if ex.optional_equipment:

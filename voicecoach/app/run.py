@@ -15,7 +15,7 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -237,7 +237,8 @@ class HistoryRecorder:
     """A runner sink that writes what matters to the history store, as it happens."""
 
     def __init__(self, store: Any, routine: Routine, planned_sets: int, resume_from: int | None,
-                 wait_for_resume_answer: bool, targets: dict[int, int] | None = None):
+                 wait_for_resume_answer: bool, targets: dict[int, int] | None = None,
+                 wait_for_step_up_answer: bool = False):
         self.store = store
         self.routine = routine
         self.planned = planned_sets
@@ -248,13 +249,17 @@ class HistoryRecorder:
         # so one keen set never becomes the next session's target.
         self.targets: dict[int, int] = dict(targets or {})
         self.session_id: int | None = None
+        # A step up may add rounds, so the session's row waits for that answer to know its
+        # planned sets; it is then made by the first thing worth recording, with the start time.
+        self.step_up_pending = wait_for_step_up_answer
+        self.started: float | None = None
         self.pause_started: float | None = None
         self.ended = False  # its session_end record was written
 
     def _ensure(self) -> int:
         if self.session_id is None:
             self.session_id = self.store.start_session(
-                self.routine.name, self.routine.title, time.time(),
+                self.routine.name, self.routine.title, self.started or time.time(),
                 resumed_from=self.resume_from if self.waiting is False and self.resume_from else None,
                 planned_sets=self.planned)
         return self.session_id
@@ -263,22 +268,31 @@ class HistoryRecorder:
         kind = record["type"]
         now = time.time()
         if kind == "session_start":
-            if not self.waiting:
+            self.started = now
+            if not self.waiting and not self.step_up_pending:
                 self._ensure()
             return
         if kind == "resumed_from":
             self.waiting = False
-            self._ensure()
+            if not self.step_up_pending:
+                self._ensure()
             return
         if kind == "resume_declined":
             self.waiting = False
             self.resume_from = None
-            self._ensure()
+            if not self.step_up_pending:
+                self._ensure()
+            return
+        if kind == "question_answered" and record.get("kind") == "step_up":
+            self.step_up_pending = False
+            return
+        if kind == "plan_changed":
+            self.planned = int(record["sets_planned"])
             return
         if kind == "step_up":
             self.targets.update({int(e): int(t) for e, t in record.get("targets", {}).items()})
             return
-        if kind == "session_end" and self.waiting:
+        if kind == "session_end" and (self.waiting or self.step_up_pending):
             # Ended (Ctrl-C, SIGTERM) while asking whether to continue: nothing was done, and
             # an empty session here would hide the interrupted one from the next offer.
             return
@@ -289,7 +303,8 @@ class HistoryRecorder:
         if kind == "set_finished":
             target = record["target"]
             planned = self.targets.get(record["exercise_index"])
-            if planned is not None and target > planned:
+            # Nor does a side matched to a short first side ("sides_match") lower the target.
+            if planned is not None and target != planned:
                 target = planned
             self.store.record_set(
                 sid, exercise=record["exercise"], exercise_index=record["exercise_index"],
@@ -312,12 +327,31 @@ class HistoryRecorder:
             self.ended = True
 
 
+def _sets_of_recent(store: Any, routine: Routine) -> Iterator[list[dict[str, Any]]]:
+    """The sets of the routine's recent sessions that did any, newest first."""
+    return (store.session(summary["id"]).get("sets", []) for summary in store.recent(50)
+            if summary["routine"] == routine.name and summary["sets_done"])
+
+
 def current_targets(store: Any, routine: Routine) -> dict[str, int]:
     """Each exercise's current target, by exercise name, from the history (the rule is
     `progression.current_targets`)."""
-    sessions = (store.session(summary["id"]).get("sets", []) for summary in store.recent(50)
-                if summary["routine"] == routine.name and summary["sets_done"])
-    return progression.current_targets(routine, sessions)
+    return progression.current_targets(routine, _sets_of_recent(store, routine))
+
+
+def current_rounds(store: Any, routine: Routine) -> dict[int, int]:
+    """Each exercise's rounds, by exercise index, from the history (`progression.current_rounds`)."""
+    by_name = progression.current_rounds(routine, _sets_of_recent(store, routine))
+    return {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
+
+
+def rounds_offer(store: Any, routine: Routine, targets: dict[str, int]) -> dict[int, int]:
+    """Rounds to offer with a step up, by exercise index (the rule is `progression.step_up_rounds`;
+    earned as for `step_up_offer`)."""
+    by_index = current_rounds(store, routine)
+    rounds = {ex.name: by_index[e] for e, ex in enumerate(routine.exercises)}
+    return progression.step_up_rounds(routine, targets, rounds,
+                                      store.completed_streak(routine.name, 2, targets=targets))
 
 
 def step_up_offer(store: Any, routine: Routine, targets: dict[str, int] | None = None) -> dict[int, int]:
@@ -402,17 +436,21 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
             store = open_durable(default_db_path(Path(config.data.folder)), timeout=RECORD_TIMEOUT,
                                  on_trouble=unavailable, on_saved=saved)
             stack.callback(store.close)
+            if store.recording:
+                if is_brief(config.coach.brief, has_done(store.recent(200), routine.name)):
+                    plan = Plan(routine, replace(plan.settings, brief=True))
+                plan = plan.with_rounds(current_rounds(store, routine))  # rounds added by earlier step ups stay
             if store.recording and not settings.fresh:
                 point = store.resume_point(routine.name, plan.set_keys())
                 if point is not None and point.next_set is not None:
                     options.resume_at = point.next_set
+                    options.done_before = point.finished
                     resume_from = point.session_id
             if store.recording:
                 by_name = current_targets(store, routine)
                 targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
                 options.step_up = step_up_offer(store, routine, by_name)
-                if is_brief(config.coach.brief, has_done(store.recent(200), routine.name)):
-                    plan = Plan(routine, replace(plan.settings, brief=True))
+                options.step_up_rounds = rounds_offer(store, routine, by_name)
 
         voice = open_voice(settings, out)
         stack.callback(_close_voice, voice)
@@ -426,7 +464,8 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
         recorder = None
         if store is not None:
             recorder = HistoryRecorder(store, routine, len(plan.set_keys()), resume_from,
-                                       wait_for_resume_answer=options.resume_at is not None, targets=targets)
+                                       wait_for_resume_answer=options.resume_at is not None, targets=targets,
+                                       wait_for_step_up_answer=bool(options.step_up or options.step_up_rounds))
             recorders.append(recorder)
             stack.callback(_end_if_unfinished, store, recorder)
         log = None

@@ -62,10 +62,12 @@ class ViewState:
     set_no: int | None = None
     sets: int | None = None
     side: str | None = None
+    label: str | None = None  # the set as the coach names it ("Round 2 of 3, left leg")
     kind: str | None = None  # "reps" or "hold" during a set
     count: int = 0
     target: int | None = None
     top: int | None = None
+    max_effort: bool = False  # a hold for as long as you can: counted up toward the target, its goal
     deadline: float | None = None  # session time at which the countdown reaches zero
     countdown_from: float | None = None  # session time at which the countdown starts
     running: bool = True  # whether the block's clock runs (not paused, no question open)
@@ -78,6 +80,7 @@ class ViewState:
     outcome: str | None = None
     tally: Tally = field(default_factory=Tally)  # the sets done, counted as the session counts them
     sets_planned: int | None = None
+    done_before: set[tuple[int, int, int]] = field(default_factory=set)  # by the sessions this one resumes
     now: float = 0.0  # time of the latest record (real seconds)
 
     def apply(self, record: Record, time_scale: float = 1.0) -> None:
@@ -87,10 +90,13 @@ class ViewState:
         if kind == "session_start":
             self.title = str(record.get("title") or record.get("routine") or "")
             self.sets_planned = record.get("sets_planned")
+            self.done_before = {(int(e), int(s), int(side)) for e, s, side in record.get("done_before") or ()}
             self.exercises = record.get("exercises")
             self.phase = "intro"
         elif kind in ("block_started", "set_started"):
             self._start_block(record)
+        elif kind == "plan_changed":  # a round added by a step up
+            self.sets_planned = record.get("sets_planned", self.sets_planned)
         elif kind == "clock":
             self._set_clock(record.get("running", True), record.get("deadline"), record.get("countdown_from"),
                             record.get("at"))
@@ -126,7 +132,8 @@ class ViewState:
 
     @property
     def sets_done(self) -> int:
-        return self.tally.sets_done
+        """The sets done, with those of the sessions this one resumes: as the spoken summary counts."""
+        return self.tally.done_in_all(self.done_before)
 
     def _start_block(self, record: Record) -> None:
         block = str(record.get("kind") or "")
@@ -138,9 +145,11 @@ class ViewState:
             self.exercise, self.exercise_no = "", None
         self.exercises = record.get("exercises", self.exercises)
         self.set_no, self.sets, self.side = record.get("set"), record.get("sets"), record.get("side")
+        self.label = record.get("label")
         self.next_up = record.get("next")
         self.kind = block if self.phase == "set" else None
         self.target, self.top = record.get("target"), record.get("top")
+        self.max_effort = bool(record.get("max_effort"))
         self.count = 0
         self._set_clock(record.get("running", True), record.get("deadline"), record.get("countdown_from"), None)
 
@@ -170,7 +179,9 @@ class ViewState:
         return max(0, math.ceil(left - 1e-6))
 
     def where(self) -> str:
-        """ "Set 2 of 3 · left leg" (or the phase, between sets)."""
+        """The set as the coach names it ("Round 2 of 3, left leg"), or "" between sets."""
+        if self.label is not None:
+            return str(self.label)
         bits = []
         if self.set_no is not None and self.sets:
             bits.append(f"Set {self.set_no} of {self.sets}")
@@ -291,6 +302,8 @@ def _headline(state: ViewState, now: float | None, scale: float) -> tuple[str | 
             left = state.seconds_left(now, scale)
             if left is None:
                 return (str(state.target) if state.target else None), "get set to hold"
+            if state.max_effort and state.target:
+                return str(max(0, state.target - left)), f"seconds held, goal {state.target}"
             return str(left), "seconds to hold"
         if state.target:
             return f"{state.count}/{state.target}", "reps"

@@ -42,7 +42,8 @@ class CommandSpec:
 # grammars and the README's table are all built from it.
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("next", ("next", "ready", "next one", "move on"),
-                'go on to the next step; during a set it ends the set, like "done"'),
+                'go on to the next step; during a set it ends the set (in a set with parts, the part), like '
+                '"done"'),
     CommandSpec("back", ("back", "previous", "go back"),
                 "restart the current step if it has run for more than 3 seconds, else go to the previous "
                 "step (exercise introduction or set), across exercises too"),
@@ -50,14 +51,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "say the last instruction again; while getting into position, read the steps again",
                 while_paused=True),
     CommandSpec("done", ("done", "finished", "i'm done", "that's it"),
-                "I finished this set or hold now; it is recorded with what you did"),
+                "I finished this set or hold now; it is recorded with what you did (in a set with parts: this "
+                "part, on to the next)"),
     CommandSpec("more", ("more", "keep going", "one more"),
                 "during a set, keep counting to the top of its range (10-15 reps count to 10 unless you "
                 "say more)"),
     CommandSpec("pause", ("pause", "wait", "hold on"),
                 "stop the clock; nothing is said until you resume", while_paused=True),
     CommandSpec("resume", ("resume", "continue", "go", "start"),
-                "carry on after a pause; while getting into position, start now"),
+                "carry on after a pause; while the steps are read, on to the countdown; while getting into "
+                "position, start now"),
     CommandSpec("skip", ("skip", "skip this", "skip exercise"), "skip this exercise"),
     CommandSpec("stop", ("stop", "quit", "end session"),
                 'stop at once and ask: "yes" ends the session with a summary, "no" carries on',

@@ -8,6 +8,7 @@ of each block; the session places blocks on the clock.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from voicecoach.core.routine import Exercise, Range, Routine, Tempo
@@ -59,6 +60,8 @@ class Block:
     set_no: int | None = None
     side_index: int | None = None
     target: int | None = None
+    part_starts: tuple[float, ...] = ()
+    """Offsets at which each part of a set with parts begins (its name is said there)."""
 
     @property
     def set_key(self) -> tuple[int, int, int] | None:
@@ -144,14 +147,29 @@ class _Timeline:
 class Plan:
     """The blocks of a session for one routine."""
 
-    def __init__(self, routine: Routine, settings: PlanSettings | None = None):
+    def __init__(self, routine: Routine, settings: PlanSettings | None = None,
+                 rounds: Mapping[int, int] | None = None):
         self.routine = routine
         self.settings = settings or PlanSettings()
+        # Rounds of each exercise this session, by index: the bottom of a range like "2-3 rounds"
+        # unless progression has added some (kept within the range).
+        self._rounds = {e: min(ex.sets.max, max(ex.sets.min, int((rounds or {}).get(e, ex.sets.min))))
+                        for e, ex in enumerate(routine.exercises)}
         self.blocks: list[Block] = self._build()
+
+    def with_rounds(self, rounds: Mapping[int, int]) -> Plan:
+        """The same plan with these rounds for the exercises named (the others as they are)."""
+        return Plan(self.routine, self.settings, {**self._rounds, **rounds})
+
+    def rounds(self, e: int) -> int:
+        """How many rounds of exercise `e` this plan does (a round: one set on each side)."""
+        return self._rounds[e]
 
     # -- structure ------------------------------------------------------------------
 
     def tempo(self, exercise: Exercise) -> Tempo:
+        if exercise.step_seconds is not None:
+            return Tempo(up=0.0, top=0.0, down=exercise.step_seconds, bottom=0.0)  # a step is counted as taken
         return exercise.tempo or self.settings.tempo
 
     def rest_seconds(self, exercise: Exercise) -> float:
@@ -188,10 +206,10 @@ class Plan:
             body.append(self._exercise_intro(e, ex, count))
             body.append(self._ready(e, ex))
             sides = ex.sides or ("",)
-            for s in range(1, ex.sets.min + 1):
+            for s in range(1, self.rounds(e) + 1):
                 for side_i in range(len(sides)):
                     body.append(self.set_block(e, s, side_i))
-                    nxt = self._next_set(ex, s, side_i)
+                    nxt = self._next_set(ex, s, side_i, self.rounds(e))
                     if nxt is None:
                         continue
                     if nxt[0] == s:
@@ -204,20 +222,24 @@ class Plan:
         return [self._intro(sum(b.duration for b in body)), *body]
 
     @staticmethod
-    def _next_set(ex: Exercise, set_no: int, side_i: int) -> tuple[int, int] | None:
+    def _next_set(ex: Exercise, set_no: int, side_i: int, rounds: int) -> tuple[int, int] | None:
         if side_i + 1 < max(1, len(ex.sides)):
             return (set_no, side_i + 1)
-        if set_no < ex.sets.min:
+        if set_no < rounds:
             return (set_no + 1, 0)
         return None
 
     # -- words ----------------------------------------------------------------------
 
-    @staticmethod
-    def set_label(ex: Exercise, set_no: int, side_i: int) -> str:
+    def set_label(self, ex: Exercise, set_no: int, side_i: int) -> str:
+        """How a set is named aloud and on screen: "Set 2 of 3", or "Round 2 of 3, left leg"
+        when each round has a set on each side (every side's set counts as a set done)."""
         parts = []
-        if ex.sets.min > 1:
-            parts.append(f"{'Hold' if ex.hold_seconds else 'Set'} {set_no} of {ex.sets.min}")
+        rounds = self.rounds(self.routine.exercises.index(ex))
+        if rounds > 1:
+            # Holds are counted as holds ("Hold 2 of 3, left leg"), sets on each side as rounds.
+            word = "Hold" if ex.hold_seconds else "Round" if ex.sides else "Set"
+            parts.append(f"{word} {set_no} of {rounds}")
         if ex.sides:
             parts.append(ex.sides[side_i])
         return ", ".join(parts)
@@ -226,22 +248,35 @@ class Plan:
         sets = ex.sets.spoken()
         if ex.hold_seconds and ex.sides and ex.sets.max > 1:
             # Holds are counted on each side: "3 holds on each leg", never "3 sets".
-            text = f"{sets} holds on each {side_word(ex.sides)}, {ex.hold_seconds.spoken()} seconds each"
+            each = (f"each as long as you can, working up to {ex.hold_seconds.max} seconds" if ex.max_effort
+                    else f"{ex.hold_seconds.spoken()} seconds each")
+            text = f"{sets} holds on each {side_word(ex.sides)}, {each}"
         elif ex.hold_seconds:
             what = f"hold for {ex.hold_seconds.spoken()} seconds"
+            if ex.max_effort:
+                what = f"hold as long as you can, working up to {ex.hold_seconds.max} seconds"
             text = f"{sets} {'holds' if ex.sets.max > 1 else 'hold'}: {what}" if ex.sets.max > 1 else what.capitalize()
         else:
             assert ex.reps is not None
-            reps = f"{ex.reps.spoken()} reps"
+            reps = f"{ex.reps.spoken()} {unit(ex)}"
             if ex.parts:
-                reps = f"{ex.reps.spoken()} reps of each part"
-            text = f"{sets} {'sets' if ex.sets.max > 1 else 'set'} of {reps}"
+                reps = f"{ex.reps.spoken()} {unit(ex)} of each part"
+            # With sides, a round is a set on each side: each side's set counts as one set done.
+            word = "round" if ex.sides else "set"
+            text = f"{sets} {word}s of {reps}" if ex.sets.max > 1 else reps[0].upper() + reps[1:]
         if ex.sides:
             text += f", on each of: {spoken_list(ex.sides)}" if len(ex.sides) > 2 else (
                 f", {ex.sides[0]} then {ex.sides[1]}" if len(ex.sides) == 2 else f", {ex.sides[0]}")
-        if ex.sets.max > ex.sets.min:
-            text += f". We'll do {plural(ex.sets.min, 'round')}; add more when you're ready"
+        rounds = self.rounds(self.routine.exercises.index(ex))
+        if rounds < ex.sets.max:
+            # Only while progression can still add one (see `progression.step_up_rounds`).
+            word = "round" if ex.sides or ex.hold_seconds else "set"
+            text += f". We'll do {plural(rounds, word)} today, and add a {word} as you get stronger"
         return text + "."
+
+    def sets_in(self, e: int) -> int:
+        """How many sets exercise `e` has in this plan: one per round and side."""
+        return self.rounds(e) * max(1, len(self.routine.exercises[e].sides))
 
     # -- blocks ---------------------------------------------------------------------
 
@@ -307,6 +342,18 @@ class Plan:
         tl.say(HARDER_LEAD, *ex.harder)
         return Block("harder", tuple(tl.cues), round(tl.t, 3), exercise=e)
 
+    def _max_effort_block(self, e: int, ex: Exercise, set_no: int, side_i: int, label: str,
+                          goal: int) -> Block:
+        """A hold for as long as you can: counted up toward `goal`; "done" records the time held."""
+        tl = _Timeline(self.settings)
+        tl.say(_sentence(label, f"Hold as long as you can. Your goal is {goal} seconds", "Get set."))
+        tl.say("Hold.")
+        start = tl.t
+        for elapsed, text in sorted(_max_effort_ticks(goal).items()):
+            tl.at(start + elapsed, text, TICK, count=elapsed)
+        tl.t = start + goal + speech_seconds(f"{goal} seconds. That's your goal. And release.", self.settings) + 0.5
+        return Block("hold", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, goal)
+
     def _ready(self, e: int, ex: Exercise) -> Block:
         d = self.settings.ready_seconds
         tl = _Timeline(self.settings)
@@ -336,36 +383,42 @@ class Plan:
         tl.say(f"That's the end of {self.routine.title}. Well done.")
         return Block("finish", tuple(tl.cues), round(tl.t, 3))
 
-    def set_block(self, e: int, set_no: int, side_i: int, target: int | None = None) -> Block:
-        """The block for one set, counting to `target` (default: the bottom of the range)."""
+    def set_block(self, e: int, set_no: int, side_i: int, target: int | None = None,
+                  matched: bool = False) -> Block:
+        """The block for one set, counting to `target` (default: the bottom of the range).
+        `matched`: the target is what the first side did (`sides_match`), and is said so."""
         ex = self.routine.exercises[e]
         label = self.set_label(ex, set_no, side_i)
         if ex.hold_seconds is not None:
             return self._hold_block(e, ex, set_no, side_i, label, target or ex.hold_seconds.min)
         assert ex.reps is not None
-        return self._reps_block(e, ex, set_no, side_i, label, target or ex.reps.min)
+        return self._reps_block(e, ex, set_no, side_i, label, target or ex.reps.min, matched)
 
     def _reps_block(self, e: int, ex: Exercise, set_no: int, side_i: int, label: str,
-                    target: int) -> Block:
+                    target: int, matched: bool = False) -> Block:
         reps: Range = ex.reps  # type: ignore[assignment]
         tempo = self.tempo(ex)
         tl = _Timeline(self.settings)
 
         def announcement(n: int) -> str:
-            what = f"{n} reps" if not ex.parts else f"{n} reps of each part"
-            if reps.max > n:
+            what = f"{n} {unit(ex)}" if not ex.parts else f"{n} {unit(ex)} of each part"
+            if matched:
+                what += ", as many as on the first side"
+            elif reps.max > n:
                 what += f", up to {reps.max} if you say more"
             return _sentence(label, what, "Begin.")
 
         # Counts keep their times when `more` raises the target, so the lead-in is
         # timed on the announcement for the default target, not the current one.
-        tl.announce(announcement(target), announcement(reps.min))
+        tl.announce(announcement(target), announcement(target if matched else reps.min))
         period = tempo.period
         parts = ex.parts or ("",)
+        part_starts: list[float] = []
         for p, part in enumerate(parts):
             if part:
                 if p > 0:
                     tl.t += 0.5
+                part_starts.append(round(tl.t, 3))
                 tl.say(part + ".")
             start = tl.t
             for n in range(1, target + 1):
@@ -377,12 +430,15 @@ class Plan:
             tl.t = start + target * period
         tl.t += 0.3
         tl.say("Good. That set is done.")
-        return Block("reps", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, target)
+        return Block("reps", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, target,
+                     part_starts=tuple(part_starts))
 
     def _hold_block(self, e: int, ex: Exercise, set_no: int, side_i: int, label: str,
                     target: int) -> Block:
         hold: Range = ex.hold_seconds  # type: ignore[assignment]
         tl = _Timeline(self.settings)
+        if ex.max_effort:
+            return self._max_effort_block(e, ex, set_no, side_i, label, target)
 
         def announcement(n: int) -> str:
             what = f"Hold for {n} seconds"
@@ -402,6 +458,24 @@ class Plan:
         tl.at(start + target, "And release.", TICK, count=target)
         tl.t = start + target + speech_seconds("And release.", self.settings) + 0.5
         return Block("hold", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, target)
+
+
+def unit(ex: Exercise) -> str:
+    """What an exercise counts: steps when walking, else reps."""
+    return "steps" if ex.step_seconds is not None else "reps"
+
+
+def _max_effort_ticks(goal: int) -> dict[int, str]:
+    """What is said at each second of a hold for as long as you can: it counts up, with
+    milestones every ten seconds and the last seconds to the goal."""
+    said = {n: f"{n} seconds." for n in range(10, goal, 10)}
+    if goal > 10:
+        said[goal - 5] = f"{goal - 5} seconds. 5 to your goal."
+    for n in range(goal - 3, goal):
+        if n > 0:
+            said.setdefault(n, str(n))
+    said[goal] = f"{goal} seconds. That's your goal. And release."
+    return said
 
 
 def _sentence(label: str, what: str, tail: str) -> str:
@@ -426,7 +500,8 @@ def hold_start(block: Block) -> float:
 def format_plan(plan: Plan) -> str:
     """The whole script with times, as `voicecoach plan` prints it."""
     lines = [f"# {plan.routine.title} ({plan.routine.name})",
-             f"# about {round(plan.total_seconds() / 60)} minutes; times are minutes:seconds from the start",
+             f"# about {round(plan.total_seconds() / 60)} minutes, {plural(len(plan.set_keys()), 'set')} "
+             "(a set is one round on one side); times are minutes:seconds from the start",
              ""]
     t = 0.0
     for block in plan.blocks:
@@ -435,7 +510,7 @@ def format_plan(plan: Plan) -> str:
             ex = plan.routine.exercises[block.exercise]
             heading += f": {ex.name}"
             if block.set_key:
-                label = Plan.set_label(ex, block.set_no or 1, block.side_index or 0)
+                label = plan.set_label(ex, block.set_no or 1, block.side_index or 0)
                 if label:
                     heading += f" ({label})"
         lines.append(f"[{_clock(t)}] -- {heading} --")
@@ -456,7 +531,7 @@ def _clock(seconds: float) -> str:
     return f"{whole // 60:02d}:{whole % 60:02d}.{tenths}"
 
 
-def retarget(plan: Plan, block: Block, target: int) -> Block:
-    """The same set, counting to a new target."""
+def retarget(plan: Plan, block: Block, target: int, matched: bool = False) -> Block:
+    """The same set, counting to a new target (`matched`: the first side's count)."""
     assert block.exercise is not None
-    return plan.set_block(block.exercise, block.set_no or 1, block.side_index or 0, target)
+    return plan.set_block(block.exercise, block.set_no or 1, block.side_index or 0, target, matched)

@@ -64,3 +64,37 @@ def raised_targets(routine: Routine, targets: Mapping[int, int]) -> dict[int, in
     """The targets above the bottom of their range, by exercise index: a step accepted in an
     earlier session stays, so the session starts from these, not from the bottom."""
     return {e: t for e, t in targets.items() if t > _range(routine, e).min}
+
+
+def current_rounds(routine: Routine, sessions: Iterable[Sequence[Mapping[str, Any]]]) -> dict[str, int]:
+    """Each exercise's rounds (a range such as "2-3 rounds"), by exercise name.
+
+    `sessions` are as for `current_targets`; a set's record holds the rounds its session ran
+    ("sets").  An exercise keeps the rounds of the newest session that did any of its sets, within
+    the routine's range; one never done starts at the bottom of its range.
+    """
+    ranges = {ex.name: ex.sets for ex in routine.exercises}
+    rounds: dict[str, int] = {}
+    for sets in sessions:
+        found: dict[str, int] = {}
+        for s in sets:
+            if s["exercise"] in ranges and s["exercise"] not in rounds:
+                found[s["exercise"]] = max(found.get(s["exercise"], 0), int(s["sets"]))
+        rounds.update(found)
+        if len(rounds) == len(ranges):
+            break
+    return {name: min(rng.max, max(rng.min, rounds.get(name, rng.min))) for name, rng in ranges.items()}
+
+
+def step_up_rounds(routine: Routine, targets: Mapping[str, int], rounds: Mapping[str, int],
+                   earned: bool) -> dict[int, int]:
+    """Rounds to offer, by exercise index, when the last workouts `earned` a step up.
+
+    An exercise whose target is at the top of its range (so `step_up` has nothing more to give)
+    and whose rounds are below the top of theirs is offered one more round; its target then
+    starts again at the bottom of its range, so a step adds a little work, not half as much again.
+    """
+    if not earned:
+        return {}
+    return {e: rounds[ex.name] + 1 for e, ex in enumerate(routine.exercises)
+            if targets[ex.name] >= _range(routine, e).max and rounds[ex.name] < ex.sets.max}

@@ -101,6 +101,12 @@ class Exercise:
     optional_equipment: tuple[str, ...] = ()
     """Things the exercise can use but does not need ("a resistance band, to make it harder"):
     named with the exercise, never in the routine's list of what you will need."""
+    step_seconds: float | None = None
+    """Walking: each count is a step taken at this pace (seconds a step), not a slow rep."""
+    sides_match: bool = False
+    """Each later side does as many as the first side did (band walks: equal steps both ways)."""
+    max_effort: bool = False
+    """A hold for as long as you can: `hold_seconds` is the goal, counted up to, not a fixed time."""
 
     @property
     def kind(self) -> str:
@@ -176,6 +182,9 @@ class Routine:
                     "harder": list(ex.harder),
                     "tips": list(ex.tips),
                     "optional_equipment": list(ex.optional_equipment),
+                    "step_seconds": ex.step_seconds,
+                    "sides_match": ex.sides_match,
+                    "max_effort": ex.max_effort,
                 }
                 for ex in self.exercises
             ],
@@ -473,7 +482,8 @@ _ROUTINE_FIELDS = {
 }
 _EXERCISE_FIELDS = {
     "name", "steps", "sets", "sides", "reps", "hold_seconds", "tempo", "parts",
-    "equipment", "rest_seconds", "harder", "tips", "optional_equipment",
+    "equipment", "rest_seconds", "harder", "tips", "optional_equipment", "step_seconds", "sides_match",
+    "max_effort",
 }
 _TEMPO_FIELDS = {"up", "top", "down", "bottom"}
 _PAIN_FIELDS = {"id", "name", "signs", "care"}
@@ -486,6 +496,8 @@ _RANGE_RE = re.compile(r"^\s*(-?(?:0|[1-9][0-9]{0,8}))\s*(?:-|to|–)\s*(-?(?:0|
 _MAX_COUNT = {"sets": 50, "reps": 1000, "hold_seconds": 3600}
 MAX_ROUTINE_SECONDS = 4 * 3600
 MIN_REP_SECONDS = 1.0
+# A walking step: about one a second; faster is a shuffle, slower is not walking.
+MIN_STEP_SECONDS, MAX_STEP_SECONDS = 0.5, 3.0
 
 
 class _Checker:
@@ -631,6 +643,30 @@ class _Checker:
         return tempo
 
 
+    def step_seconds(self, parent: _Node, where: str) -> float | None:
+        node = parent.value.get("step_seconds")
+        if node is None or node.value is None:
+            return None
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.add(node.line, where, f"step_seconds: expected seconds a step, got {_kind(value)}")
+            return None
+        if not MIN_STEP_SECONDS <= value <= MAX_STEP_SECONDS:
+            self.add(node.line, where, f"step_seconds: must be between {MIN_STEP_SECONDS:g} and "
+                                       f"{MAX_STEP_SECONDS:g} seconds a step, got {value}")
+            return None
+        return float(value)
+
+    def flag(self, parent: _Node, key: str, where: str) -> bool:
+        node = parent.value.get(key)
+        if node is None or node.value is None:
+            return False
+        if not isinstance(node.value, bool):
+            self.add(node.line, where, f"{key}: expected true or false, got {_kind(node.value)}")
+            return False
+        return node.value
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -675,6 +711,17 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
     parts = c.texts(node, "parts", label, required=False)
     if parts and hold:
         c.add(node.value["parts"].line, label, "parts: only exercises with reps can have parts")
+    step_seconds = c.step_seconds(node, label)
+    if step_seconds is not None and (hold or node.value.get("tempo") is not None):
+        c.add(node.value["step_seconds"].line, label,
+              "step_seconds: only for steps counted like reps, and not with a tempo (a step has no phases)")
+    max_effort = c.flag(node, "max_effort", label)
+    if max_effort and (hold is None or hold.min != hold.max):
+        c.add(node.value["max_effort"].line, label,
+              "max_effort: needs hold_seconds as one number, the goal to work up to")
+    sides_match = c.flag(node, "sides_match", label)
+    if sides_match and len(sides) < 2:
+        c.add(node.value["sides_match"].line, label, "sides_match: needs at least two sides")
     exercise = Exercise(
         name=name or "",
         steps=steps,
@@ -690,6 +737,9 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
         tips=c.texts(node, "tips", label, required=False),
         line=node.line,
         optional_equipment=c.texts(node, "optional_equipment", label, required=False),
+        step_seconds=step_seconds,
+        sides_match=sides_match,
+        max_effort=max_effort,
     )
     return exercise if len(c.problems) == before else None
 
@@ -700,7 +750,8 @@ def _longest_seconds(exercises: list[Exercise], rest: int) -> float:
     for ex in exercises:
         rounds = ex.sets.max * max(1, len(ex.sides))
         if ex.reps is not None:
-            work = ex.reps.max * max(1, len(ex.parts)) * (ex.tempo or Tempo()).period
+            period = ex.step_seconds or (ex.tempo or Tempo()).period
+            work = ex.reps.max * max(1, len(ex.parts)) * period
         else:
             work = ex.hold_seconds.max if ex.hold_seconds is not None else 0
         pause = ex.rest_seconds if ex.rest_seconds is not None else rest

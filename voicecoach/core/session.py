@@ -15,7 +15,7 @@ from voicecoach.core import questions
 from voicecoach.core.commands import Command, help_text, is_answer, works_while_paused
 from voicecoach.core.plan import COUNT, HARDER_LEAD, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
 from voicecoach.core.questions import Decision, Question, Questions
-from voicecoach.core.tally import Tally
+from voicecoach.core.tally import Tally, is_done
 
 REPLY = "reply"
 BACK_RESTARTS_AFTER = 3.0  # seconds into a step after which `back` restarts it
@@ -60,6 +60,10 @@ class SessionOptions:
     """Offer higher targets: exercise index -> new target (reps or hold seconds)."""
     notices: list[str] = field(default_factory=list)
     """Said first, before anything else: problems the user should hear about."""
+    done_before: frozenset[tuple[int, int, int]] = frozenset()
+    """The sets the sessions this one resumes did, counted in the summary with this one's."""
+    step_up_rounds: dict[int, int] = field(default_factory=dict)
+    """Offer more rounds: exercise index -> new rounds (its target starts again at the bottom)."""
 
 
 class Session:
@@ -84,6 +88,7 @@ class Session:
         self.last_sentence = ""
         self.last_count: int | None = None
         self.counts_fired = 0
+        self.parts_cut = False  # a part of this set was ended early ("done" during a part)
         self.ending = False
         self.resume_target: int | None = None
         self.gain_db = 0.0
@@ -99,15 +104,21 @@ class Session:
         out: list[Output] = [Event("session_start", {
             "routine": self.plan.routine.name, "title": self.plan.routine.title,
             "sets_planned": len(self.plan.set_keys()), "exercises": len(self.plan.routine.exercises),
+            "done_before": sorted(self._done_before()),
         }), self._block_event()]
         out += [Say(text) for text in self.options.notices]
+        # The welcome comes first: the opening questions follow it, then the rest of the introduction.
+        if self.block.cues:
+            cue = self.block.cues[0]
+            self.cue_i = 1
+            out += self._fire(cue.text, now, cue.kind, cue.count)
         if self.options.resume_at is not None and self.plan.index_of_set(self.options.resume_at) is not None:
             e, s, side = self.options.resume_at
             ex = self.plan.routine.exercises[e]
             label = self.plan.set_label(ex, s, side)
             where = f"{ex.name}, {label[0].lower()}{label[1:]}" if label else ex.name
             self.questions.queue(questions.resume_offer(where))
-        if self.options.step_up:
+        if self.options.step_up or self.options.step_up_rounds:
             self.questions.queue(questions.step_up_offer())
         if self.options.checkins:
             self.questions.queue(questions.checkin("before"))
@@ -229,9 +240,9 @@ class Session:
             return out + [Say("We're at the end of the session.")]
         if self.paused_since is not None and not works_while_paused(name):
             out += self._unpause(now)
-            if name in ("resume", "yes"):
+            if name in ("resume", "yes") and self.block.kind != "ready":
                 return out + [Say("Carrying on.")]
-        if is_answer(name) and not (name == "yes" and self.block.kind == "ready"):
+        if is_answer(name) and not (name in ("yes", "no") and self.block.kind == "ready"):
             if name == "number":
                 return out + [Say("I only need a number when I ask how your knee feels.")]
             return out + [Say("I didn't ask a question. Say help to hear what you can say.")]
@@ -252,6 +263,9 @@ class Session:
 
     def _cmd_next(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
+        part = self._next_part(now) if kind == "reps" else None
+        if part is not None:
+            return self._skip_to_part(part, now)
         if kind in ("reps", "hold"):
             return self._finish_set(now, early=True)
         if kind == "finish":
@@ -259,6 +273,20 @@ class Session:
         return [Hush()] + self._goto(self._next_index(), now)
 
     _cmd_done = _cmd_next
+
+    def _next_part(self, now: float) -> int | None:
+        """The part after the one under way, in a set with parts; None in its last part."""
+        starts = self.block.part_starts
+        current = max(0, sum(1 for at in starts if self.t0 + at * self.scale <= now) - 1)
+        return current + 1 if current < len(starts) - 1 else None
+
+    def _skip_to_part(self, part: int, now: float) -> list[Output]:
+        """End the part under way early and start part `part` of the same set now."""
+        at = self.block.part_starts[part]
+        self.t0 = now - at * self.scale
+        self.cue_i = next(i for i, c in enumerate(self.block.cues) if c.at >= at)
+        self.parts_cut = True
+        return [Hush(), Event("part_skipped", {**self._where(), "part": part}), Say("Next part.")] + self.tick(now)
 
     def _cmd_back(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
@@ -273,17 +301,19 @@ class Session:
 
     def _cmd_repeat(self, now: float, _c: Command) -> list[Output]:
         kind = self.block.kind
-        if self.plan.settings.brief and kind in ("exercise", "ready") and self.block.exercise is not None:
-            return [Hush()] + self._read_all_steps(self.block.exercise, now)
-        if kind == "ready":
-            return [Hush()] + self._goto(self.idx - 1, now)
+        brief_intro = self.plan.settings.brief and kind == "exercise"
+        if (kind == "ready" or brief_intro) and self.block.exercise is not None:
+            # The steps again (all of them, in a brief session too), then the countdown from the
+            # start: not the whole introduction.
+            out: list[Output] = [Hush(), *self._unpause(now)] if self.paused_since is not None else [Hush()]
+            return out + self._read_all_steps(self.block.exercise, now)
         if kind in ("reps", "hold", "rest", "switch"):
             first = self.block.cues[0].text if self.block.cues else ""
             return [Say(first + " " + self._progress_text(now))] if kind in ("reps", "hold") else [Say(first)]
         return [Say(self.last_sentence or "Nothing to repeat yet.")]
 
     def _read_all_steps(self, e: int, now: float) -> list[Output]:
-        """A brief session gave only the first step: read them all, then the countdown again."""
+        """Read every step of exercise `e` in place of its introduction, then the countdown again."""
         out = self._enter(self.plan.first_block_of_exercise(e), now)
         self.block = self.plan.steps_block(e)
         return out + self.tick(now)
@@ -294,6 +324,10 @@ class Session:
         ex = self.plan.routine.exercises[self.block.exercise]
         rng = ex.reps if self.block.kind == "reps" else ex.hold_seconds
         assert rng is not None and self.block.target is not None
+        if ex.max_effort:
+            return [Say(f"Keep going as long as you can. Your goal is {self.block.target} seconds.")]
+        if self._matched_target(self.block) is not None:
+            return [Say(f"This side matches the first side: {self.block.target}.")]
         if rng.max == rng.min:
             return [Say(f"This set is a fixed {rng.min}.")]
         if self.block.target >= rng.max:
@@ -311,7 +345,8 @@ class Session:
         return [Hush(), Event("paused"), Say("Paused. Say resume when you're ready.")]
 
     def _cmd_resume(self, now: float, _c: Command) -> list[Output]:
-        if self.block.kind == "ready":
+        if self.block.kind in ("ready", "exercise"):
+            # "Go" while the steps are read: on to the get-into-position countdown.
             return [Hush()] + self._goto(self._next_index(), now)
         return [Say("We're already going. Say pause to stop the clock.")]
 
@@ -337,7 +372,10 @@ class Session:
         if self.block.kind == "reps":
             self._rescale(now, new)
             return [Say("Slower." if c.name == "slower" else "Faster.")]
-        return [Say(f"I'll count {'slower' if c.name == 'slower' else 'faster'} in the next set.")]
+        word = "slower" if c.name == "slower" else "faster"
+        if self.block.kind == "hold":
+            return [Say(f"A hold has no count. I'll count {word} from the next set of reps.")]
+        return [Say(f"I'll count {word} in the next set of reps.")]
 
     _cmd_faster = _cmd_slower
 
@@ -350,6 +388,11 @@ class Session:
     def _cmd_yes(self, now: float, _c: Command) -> list[Output]:
         # Only reached in the get-ready countdown ("yes" to "say go when you're ready").
         return [Hush()] + self._goto(self._next_index(), now)
+
+    def _cmd_no(self, now: float, _c: Command) -> list[Output]:
+        # Only reached in the get-ready countdown: not ready yet, so the countdown waits for "go".
+        self.paused_since = now
+        return [Hush(), Event("paused"), Say("Take your time. Say go when you're ready.")]
 
     def _cmd_louder(self, now: float, _c: Command) -> list[Output]:
         if self.gain_db + LOUDER_STEP_DB > LOUDER_MAX_DB:
@@ -416,9 +459,36 @@ class Session:
         if outcome == questions.START_OVER:
             return self._close_question(now, [Event("resume_declined"), *said])
         if outcome == questions.STEP_UP:
-            self.targets.update(self.options.step_up)
-            return self._close_question(now, [Event("step_up", {"targets": dict(self.options.step_up)}), *said])
+            return self._close_question(now, [*self._step_up(), *said])
         return self._close_question(now, said, resume=outcome == questions.RESUME)
+
+    def _step_up(self) -> list[Output]:
+        """Take the offered step: higher targets, and more rounds where a target is at its top."""
+        targets = dict(self.options.step_up)
+        rounds = dict(self.options.step_up_rounds)
+        for e in rounds:
+            ex = self.plan.routine.exercises[e]
+            targets[e] = (ex.reps or ex.hold_seconds).min  # type: ignore[union-attr]
+        self.targets.update(targets)
+        out: list[Output] = [Event("step_up", {"targets": targets, "rounds": rounds})]
+        if rounds:
+            self._swap_plan(self.plan.with_rounds(rounds))
+            out.append(Event("plan_changed", {"sets_planned": len(self.plan.set_keys())}))
+        return out
+
+    def _swap_plan(self, plan: Plan) -> None:
+        """Go on with `plan` (the same routine with other rounds) from the same place."""
+        def where(b: Block) -> tuple[str, int | None, int | None, int | None]:
+            return (b.kind, b.exercise, b.set_no, b.side_index)
+
+        here = where(self.plan.blocks[self.idx])
+        resumed = self.plan.blocks[self.resume_target].set_key if self.resume_target is not None else None
+        self.plan = plan
+        self.idx = next((i for i, b in enumerate(plan.blocks) if where(b) == here), self.idx)
+        if resumed is not None:
+            self.resume_target = plan.index_of_set(resumed)
+        if self.block.kind == "intro":
+            self.block = plan.blocks[0]  # its length in minutes is said later in it
 
     def _close_question(self, now: float, out: list[Output], resume: bool = False) -> list[Output]:
         q = self.questions.open
@@ -434,6 +504,9 @@ class Session:
         self._unpause_quietly(now)
         if resume:
             out += self._jump_to_resume(now)
+        elif self.block.kind == "intro" and self.cue_i < len(self.block.cues):
+            # The opening questions came after the welcome: the introduction goes on at once.
+            self.t0 = min(self.t0, now - self.block.cues[self.cue_i].at * self.scale)
         return out + self.tick(now)
 
     def _jump_to_resume(self, now: float) -> list[Output]:
@@ -473,6 +546,9 @@ class Session:
             rng = ex.reps or ex.hold_seconds
             assert rng is not None
             block = retarget(self.plan, block, min(rng.max, self.targets[block.exercise]))
+        matched = self._matched_target(block)
+        if matched is not None:
+            block = retarget(self.plan, block, matched, matched=True)
         if block.set_key is not None or block.exercise != self.block.exercise:
             self.resume_target = None
         self.idx = idx
@@ -481,13 +557,24 @@ class Session:
         self.cue_i = 0
         self.counts_fired = 0
         self.last_count = None
+        self.parts_cut = False
         self.scale = self.tempo if block.kind == "reps" else 1.0
         return [self._block_event()]
+
+    def _matched_target(self, block: Block) -> int | None:
+        """A later side's target when the sides must match: what the first side did, if anything."""
+        key = block.set_key
+        if key is None or key[2] == 0 or not self.plan.routine.exercises[key[0]].sides_match:
+            return None
+        first = self.tally.sets.get((key[0], key[1], 0))
+        if first is None or not is_done(first):
+            return None
+        return max(1, int(first["done"]))
 
     def _end_block(self, end: float) -> list[Output]:
         out: list[Output] = []
         if self.block.set_key is not None:
-            out += self._record_set(end, early=False)
+            out += self._record_set(end, early=self.parts_cut)
         if self.block.kind == "finish":
             self._finished = True
             return out + [Event("session_end", self._summary_data(end))]
@@ -498,12 +585,26 @@ class Session:
 
     def _finish_set(self, now: float, early: bool) -> list[Output]:
         out: list[Output] = [Hush()]
-        out += self._record_set(now, early=early)
-        out.append(Say("Good. That set is done."))
+        recorded = self._record_set(now, early=early)
+        out += recorded
+        record = next(e.data for e in recorded if isinstance(e, Event))
+        out.append(Say(self._set_done_text(record)))
         nxt = self.idx + 1
         if nxt >= len(self.plan.blocks) - 1:
             return out + self._begin_ending(now, "finished")
         return out + self._enter(nxt, now) + self.tick(now)
+
+    def _set_done_text(self, record: dict[str, Any]) -> str:
+        """What is said when a set is ended with "done"."""
+        if not is_done(record):
+            return "Moving on. That set doesn't count as done."
+        ex = self.plan.routine.exercises[record["exercise_index"]]
+        if ex.max_effort:
+            held, goal = int(record["done"]), int(record["target"])
+            if held >= goal:
+                return f"Good. You held {goal} seconds, your goal."
+            return f"Good. You held {plural(held, 'second')}. Your goal is {goal}."
+        return "Good. That set is done."
 
     def _record_set(self, t: float, early: bool) -> list[Output]:
         block = self.block
@@ -616,7 +717,7 @@ class Session:
         if block.set_key is not None:
             ex = self.plan.routine.exercises[block.exercise]  # type: ignore[index]
             top = (ex.reps or ex.hold_seconds).max  # type: ignore[union-attr]
-            return Event("set_started", {**data, "target": block.target, "top": top})
+            return Event("set_started", {**data, "target": block.target, "top": top, "max_effort": ex.max_effort})
         if block.kind in ("rest", "switch") and block.exercise is not None:
             ex = self.plan.routine.exercises[block.exercise]
             side = block.side_index or 0
@@ -672,8 +773,9 @@ class Session:
         if block.set_key is not None:
             side_i = block.side_index or 0
             data.update({
-                "set": block.set_no, "sets": ex.sets.min,
+                "set": block.set_no, "sets": self.plan.rounds(block.exercise),
                 "side": ex.sides[side_i] if ex.sides else None, "side_index": side_i,
+                "label": self.plan.set_label(ex, block.set_no or 1, side_i),
             })
         return data
 
@@ -681,6 +783,9 @@ class Session:
         block = self.block
         if block.kind == "hold":
             start = self.t0 + hold_start(block) * self.scale
+            held = min(block.target or 0, max(0, int(now - start)))
+            if block.exercise is not None and self.plan.routine.exercises[block.exercise].max_effort:
+                return f"{plural(held, 'second')} held. Your goal is {block.target}."
             left = max(0, round(block.target - max(0.0, now - start))) if block.target else 0
             return f"{plural(left, 'second')} to go."
         done = self.last_count or 0
@@ -698,7 +803,11 @@ class Session:
             if label:
                 text += f" {label[0].upper()}{label[1:]}."
             text += " " + self._progress_text(now)
-        elif block.kind in ("rest", "switch"):
+        elif block.kind == "switch":
+            text += " Switching sides."
+            if ex.sides:
+                text += f" Next: {ex.sides[block.side_index or 0]}."
+        elif block.kind == "rest":
             text += " Resting."
         left = len(routine.exercises) - block.exercise - 1
         text += f" {plural(left, 'exercise')} left after this one." if left else " This is the last exercise."
@@ -711,17 +820,47 @@ class Session:
             "outcome": self.outcome,
             "sets_done": self.tally.sets_done,
             "sets_planned": len(self.plan.set_keys()),
+            "sets_done_before": len(self._done_before()),
             "skipped": list(self.tally.skipped),
             "seconds": round(now - self.started_at, 3),
             "pain": dict(self.tally.pain),
         }
 
+    def _done_before(self) -> set[tuple[int, int, int]]:
+        """The sets of this plan that the resumed sessions did and this one did not do again."""
+        keys = set(self.plan.set_keys())
+        return self.tally.done_before({k for k in self.options.done_before if k in keys})
+
+    def _max_effort_lines(self) -> list[str]:
+        """For each hold for as long as you can: the longest hold today, against its goal."""
+        best: dict[int, tuple[float, int]] = {}
+        for (e, _s, _side), record in self.tally.sets.items():
+            if self.plan.routine.exercises[e].max_effort and is_done(record):
+                held = float(record["done"])
+                if e not in best or held > best[e][0]:
+                    best[e] = (held, int(record["target"]))
+        lines = []
+        for e, (held, goal) in sorted(best.items()):
+            name = self.plan.routine.exercises[e].name
+            if held >= goal:
+                lines.append(f"{name}: you held your goal of {goal} seconds.")
+            else:
+                lines.append(f"{name}: your longest hold was {plural(int(held), 'second')}, "
+                             f"working up to {goal}.")
+        return lines
+
     def summary_lines(self, now: float) -> list[str]:
         planned = len(self.plan.set_keys())
-        done = self.tally.sets_done
+        before = self._done_before()
+        done = self.tally.done_in_all(before)
         minutes = max(0, round((now - self.started_at) / 60))
         duration = "under a minute" if minutes == 0 else plural(minutes, "minute")
-        lines = [f"You finished {done} of {plural(planned, 'set')} in {duration}."]
+        if before:
+            lines = [f"You finished {done} of {plural(planned, 'set')}, {len(before)} of them last time. "
+                     f"Today took {duration}."]
+        else:
+            lines = [f"You finished {done} of {plural(planned, 'set')} in {duration}."]
+        lines += self._max_effort_lines()
         if self.tally.skipped:
             lines.append("You skipped " + ", ".join(self.tally.skipped) + ".")
         before, after = self.tally.pain.get("before"), self.tally.pain.get("after")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from voicecoach import paths
+from voicecoach.core.tally import is_done
 from voicecoach.store import journal
 from voicecoach.store.journal import Op
 
@@ -39,6 +40,10 @@ SetKey = tuple[int, int, int]
 OUTCOMES = ("finished", "stopped", "interrupted")
 PAIN_WHEN = ("before", "after", "during")
 KINDS = ("reps", "hold")
+# `tally.is_done` in SQL: a set row counts as a set done when it did something.
+DONE_SQL = "done > 0"
+# A set's row, one per (session, exercise, round, side): a set done again replaces it.
+_SAME_SET_SQL = "session_id = ? AND exercise_index = ? AND set_no = ? AND side_index = ?"
 
 # Each migration is a list of statements run in one transaction; the schema_version table
 # records which have been applied.  Append new versions; never edit an applied one.
@@ -428,9 +433,20 @@ class History:
         target: float,
         finished_at: float,
     ) -> None:
-        """Record one finished set: `done` versus `target` reps ("reps") or seconds ("hold")."""
+        """Record one finished set: `done` versus `target` reps ("reps") or seconds ("hold").
+
+        A set is one row: the same set finished again in the session (after "back") replaces it."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        # One statement at a time, each safe on its own: an update of the set's row if it has one.
+        updated = self._write(
+            f"UPDATE sets SET exercise = ?, sets = ?, side = ?, kind = ?, done = ?, target = ?, finished_at = ?"
+            f" WHERE {_SAME_SET_SQL}",
+            (exercise, sets, side, kind, float(done), float(target), float(finished_at),
+             session_id, exercise_index, set_no, side_index),
+        )
+        if updated.rowcount:
+            return
         self._write(
             "INSERT INTO sets (session_id, exercise, exercise_index, set_no, sets, side,"
             " side_index, kind, done, target, finished_at)"
@@ -533,7 +549,7 @@ class History:
         rows = self._read(
             f"""SELECT s.*,
                 (SELECT COUNT(*) FROM (SELECT DISTINCT exercise_index, set_no, side_index
-                    FROM sets WHERE session_id = s.id)) AS sets_done,
+                    FROM sets WHERE session_id = s.id AND {DONE_SQL})) AS sets_done,
                 (SELECT COUNT(*) FROM skips WHERE session_id = s.id) AS skipped,
                 (SELECT COALESCE(SUM(seconds), 0) FROM pauses WHERE session_id = s.id)
                     AS paused_seconds,
@@ -716,9 +732,8 @@ class History:
         if last["outcome"] != "interrupted":
             return None
         ids = [s["id"] for s in chain]
-        finished = frozenset(
-            (r["exercise_index"], r["set_no"], r["side_index"]) for r in self._set_rows(ids)
-        )
+        latest = {(r["exercise_index"], r["set_no"], r["side_index"]): r for r in self._set_rows(ids)}
+        finished = frozenset(key for key, r in latest.items() if is_done(dict(r)))
         skipped = frozenset(r["exercise_index"] for r in self._skip_rows(ids))
         if not finished and not skipped:
             return None  # nothing was done: continuing is the same as starting afresh
@@ -823,9 +838,9 @@ def _replay(conn: sqlite3.Connection, ops: Sequence[Op], saved_at: float) -> dic
                 continue  # its session's start is not in this journal: nothing to attach it to
             if kind == "set":
                 key = (sid, op["exercise_index"], op["set_no"], op["side_index"], float(op["finished_at"]))
-                if exists("SELECT 1 FROM sets WHERE session_id = ? AND exercise_index = ? AND set_no = ?"
-                          " AND side_index = ? AND finished_at = ?", key):
-                    continue
+                if exists(f"SELECT 1 FROM sets WHERE {_SAME_SET_SQL} AND finished_at >= ?", key):
+                    continue  # this record, or a later one of the same set, is there already
+                conn.execute(f"DELETE FROM sets WHERE {_SAME_SET_SQL} AND finished_at < ?", key)
                 conn.execute(
                     "INSERT INTO sets (session_id, exercise, exercise_index, set_no, sets, side,"
                     " side_index, kind, done, target, finished_at)"
