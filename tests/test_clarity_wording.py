@@ -100,11 +100,12 @@ def test_the_wall_press_is_three_holds_on_each_leg():
     ex = plan.routine.exercises[e]
     assert side_word(ex.sides) == "leg" and side_word(("stepping to your left", "stepping to your right")) == "side"
     summary = plan.work_summary(ex)
-    assert summary.startswith("3 holds on each leg, 45 seconds each")
+    # A hold for as long as you can: the goal, not a fixed time.
+    assert summary.startswith("3 holds on each leg, each as long as you can, working up to 45 seconds")
     assert "set" not in summary
     first = said(plan, "hold", e)[0]
     assert first.startswith("Hold 1 of 3, left leg on the wall.")
     rests = [b for b in plan.blocks if b.kind == "rest" and b.exercise == e]
     assert rests and rests[0].cues[0].text.endswith("Next: Hold 2 of 3, left leg on the wall.")
-    # Sets of reps keep their name.
-    assert said(plan, "reps", 0)[0].startswith("Set 1 of 3, right leg on top.")
+    # Sets of reps on each side are rounds (a round is a set on each side).
+    assert said(plan, "reps", 0)[0].startswith("Round 1 of 3, right leg on top.")
