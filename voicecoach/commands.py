@@ -72,14 +72,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "exercise, set, side, count or seconds to go, exercises left", while_paused=True),
     CommandSpec("help", ("help", "what can i say"), "the list of commands", while_paused=True),
     CommandSpec("pain", ("pain", "it hurts", "ouch"),
-                'stop this exercise at once, repeat the safety advice, and ask: "skip" moves on, "stop" '
-                'ends, "resume" carries on', while_paused=True),
+                "in any moment: stop the clock and ask how bad it is (0 to 10); at or above the caution "
+                'level (5) the exercise is skipped, below it "skip" moves on, "resume" carries on, "stop" '
+                "ends (see Pain-guided training)", while_paused=True),
     CommandSpec("yes", ("yes", "yeah", "yep"), "answer a question", answers=True, in_help=False),
     CommandSpec("no", ("no", "nope"), "answer a question", answers=True, in_help=False),
     CommandSpec("number", (), "your knee pain, when asked (spoken numbers are listened for only while the "
                 "coach asks, so counting along out loud never makes it answer; typed, only plain digits "
                 "count: `-1` or `007` get the question again)",
                 while_paused=True, answers=True, in_help=False, shown_as="0 to 10 (zero ... ten)"),
+    CommandSpec("start_anyway", ("start anyway", "train anyway"),
+                "when the coach advises not to train today because of knee pain, train anyway at the easiest "
+                "targets", answers=True, in_help=False),
 )
 
 BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}

@@ -1,0 +1,141 @@
+"""The pain-monitoring model: what a knee-pain score (0-10) means for training.  Pure.
+
+Physiotherapists who prescribe exercise for painful knees commonly let pain guide the load
+(Thomeé 1997, for patellofemoral pain; Silbernagel and colleagues 2007): pain during
+exercise may reach about 5 out of 10, should settle by the next morning, and should not
+rise from one session to the next; when those limits are passed, the load goes down.
+
+Three limits carry the model (defaults in `PainLimits`; the config's `[pain]` section and a
+routine's `pain_limits` change them).  Each function here turns scores into a `Verdict`: an
+action and the plain-words reason the coach says and the history keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# What a before-score means today.
+STOP_TODAY = "stop_today"
+REDUCED = "reduced"
+NORMAL = "normal"
+# What a score during the session means.
+SKIP = "skip"
+CHOOSE = "choose"
+# What the record of recent sessions means for the next one.
+STEP_UP = "step_up"
+HOLD = "hold"
+STEP_DOWN = "step_down"
+
+
+@dataclass(frozen=True)
+class PainLimits:
+    """The limits of the model, on the 0-10 scale."""
+
+    stop: int = 7
+    """A score before the session at or above this: don't train today."""
+    caution: int = 5
+    """Pain may reach this and no more: above it before the session the targets are reduced;
+    at or above it during an exercise, the exercise is skipped; above it, the next session
+    steps down."""
+    rise: int = 2
+    """A rise this large (after the session over before it, or from one session's before to
+    the next) steps the next session down."""
+
+    def problems(self) -> list[str]:
+        """What is wrong with these limits, in words (empty when they make sense)."""
+        out = []
+        if not 1 <= self.stop <= 10:
+            out.append(f"the stop level must be from 1 to 10, not {self.stop}")
+        if not 0 <= self.caution <= 10:
+            out.append(f"the caution level must be from 0 to 10, not {self.caution}")
+        if not 1 <= self.rise <= 10:
+            out.append(f"the rise limit must be from 1 to 10, not {self.rise}")
+        if not out and self.caution >= self.stop:
+            out.append(f"the caution level ({self.caution}) must be below the stop level ({self.stop})")
+        return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A decision and why, in words a person reads or hears."""
+
+    action: str
+    reason: str
+
+
+def before_session(score: int | None, limits: PainLimits) -> Verdict:
+    """What the score given before the session means for today."""
+    if score is None:
+        return Verdict(NORMAL, "No pain score before the session, so the usual targets.")
+    if score >= limits.stop:
+        return Verdict(STOP_TODAY, f"Pain of {score} out of 10 before the session is at or above the stop "
+                                   f"level of {limits.stop}: better not to train today.")
+    if score > limits.caution:
+        return Verdict(REDUCED, f"Pain of {score} out of 10 before the session is above the caution level "
+                                f"of {limits.caution}: easier targets today.")
+    return Verdict(NORMAL, f"Pain of {score} out of 10 before the session is within the limit of "
+                           f"{limits.caution}.")
+
+
+def during_session(score: int | None, limits: PainLimits) -> Verdict:
+    """What a score given after "pain" means: skip the exercise, or let the user choose."""
+    if score is None:
+        return Verdict(SKIP, "No pain score given, so the exercise is skipped to be safe.")
+    if score >= limits.caution:
+        return Verdict(SKIP, f"Pain of {score} out of 10 is at or above the caution level of "
+                             f"{limits.caution}.")
+    return Verdict(CHOOSE, f"Pain of {score} out of 10 is below the caution level of {limits.caution}.")
+
+
+@dataclass(frozen=True)
+class Workout:
+    """What one workout (a session and the sessions that resumed it) tells the model."""
+
+    before: int | None = None
+    after: int | None = None
+    worst_during: int | None = None
+    """The highest score given after "pain" during it, if any."""
+
+
+def _breach(w: Workout, earlier: Workout | None, limits: PainLimits) -> str | None:
+    """Why this workout passed the limits, or None when it did not."""
+    scores = [("before", w.before), ("after", w.after), ("during", w.worst_during)]
+    for when, score in scores:
+        if score is not None and score > limits.caution:
+            return f"pain reached {score} out of 10 {when} the session, above the caution level of {limits.caution}"
+    if w.before is not None and w.after is not None and w.after - w.before >= limits.rise:
+        return f"pain rose from {w.before} to {w.after} during the session"
+    if earlier is not None and earlier.before is not None and w.before is not None \
+            and w.before - earlier.before >= limits.rise:
+        return f"pain before the session rose from {earlier.before} to {w.before} since the session before"
+    return None
+
+
+def next_session(workouts: Sequence[Workout], limits: PainLimits, finished: bool, streak: int = 2) -> Verdict:
+    """What the last workouts (newest first) mean for the next one.
+
+    `finished`: each of the last `streak` workouts ended "finished" with every planned set done
+    at its target and nothing skipped (the history store tells).  Step down one step when the
+    newest workout passed the limits (pain above the caution level, or a rise of `limits.rise`
+    or more, within the session or from one session's before-score to the next).  Step up only
+    when `finished` and the pain of each of those workouts stayed within the limits and did not
+    rise.  Otherwise hold the targets.
+    """
+    if not workouts:
+        return Verdict(HOLD, "No sessions yet: starting at the bottom of each range.")
+    why = _breach(workouts[0], workouts[1] if len(workouts) > 1 else None, limits)
+    if why is not None:
+        return Verdict(STEP_DOWN, f"Last time {why}, so the targets go down one step.")
+    recent = workouts[:streak]
+    if len(recent) < streak or not finished:
+        return Verdict(HOLD, f"Same targets: not every set was done in each of your last {streak} sessions.")
+    for i, w in enumerate(recent):
+        earlier = workouts[i + 1] if i + 1 < len(workouts) else None
+        why = _breach(w, earlier, limits)
+        if why is not None:
+            return Verdict(HOLD, f"Same targets: in a recent session {why}.")
+        if w.before is not None and w.after is not None and w.after > w.before:
+            return Verdict(HOLD, f"Same targets: pain went up from {w.before} to {w.after} in a recent session.")
+    return Verdict(STEP_UP, f"You finished every set in your last {streak} sessions and your pain stayed "
+                            "within the limits.")
