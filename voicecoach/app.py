@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from voicecoach import progression
+from voicecoach import pain_rules, progression
 from voicecoach.errors import UserError
 from voicecoach.plan import Plan, PlanSettings, with_timings
 from voicecoach.routine import Routine, Tempo, find_routine
@@ -283,6 +283,8 @@ class HistoryRecorder:
         self.session_id: int | None = None
         self.pause_started: float | None = None
         self.ended = False  # its session_end record was written
+        # Decisions made before the session is stored (while the resume offer waits), with their time.
+        self.held: list[tuple[Record, float]] = []
 
     def _ensure(self) -> int:
         if self.session_id is None:
@@ -290,6 +292,9 @@ class HistoryRecorder:
                 self.routine.name, self.routine.title, time.time(),
                 resumed_from=self.resume_from if self.waiting is False and self.resume_from else None,
                 planned_sets=self.planned)
+            for record, at in self.held:
+                self.store.record_decision(self.session_id, kind=record["kind"], reason=record["reason"], at=at)
+            self.held.clear()
         return self.session_id
 
     def __call__(self, record: Record) -> None:
@@ -311,12 +316,15 @@ class HistoryRecorder:
         if kind == "step_up":
             self.targets.update({int(e): int(t) for e, t in record.get("targets", {}).items()})
             return
+        if kind == "decision" and self.waiting and self.session_id is None:
+            self.held.append((record, now))
+            return
         if kind == "session_end" and self.waiting:
             # Ended (Ctrl-C, SIGTERM) while asking whether to continue: nothing was done, and
             # an empty session here would hide the interrupted one from the next offer.
             return
-        if kind not in ("set_finished", "exercise_skipped", "paused", "resumed", "pain_score",
-                        "pain_reported", "session_end"):
+        if kind not in ("set_finished", "exercise_skipped", "paused", "resumed", "pain_score", "decision",
+                        "session_end"):
             return
         sid = self._ensure()
         if kind == "set_finished":
@@ -336,10 +344,11 @@ class HistoryRecorder:
             seconds = float(record["paused_seconds"])
             self.store.record_pause(sid, at=now - seconds, seconds=seconds)
         elif kind == "pain_score":
-            self.store.record_pain(sid, when=record["when"], score=record["score"], at=now)
-        elif kind == "pain_reported":
-            self.store.record_pain(sid, when="during", score=None, at=now,
-                                   note=record.get("exercise", ""))
+            # "during": the score asked after "pain", noted with the exercise it interrupted.
+            note = " ".join(filter(None, (record.get("exercise"), record.get("note"))))
+            self.store.record_pain(sid, when=record["when"], score=record["score"], at=now, note=note)
+        elif kind == "decision":
+            self.store.record_decision(sid, kind=record["kind"], reason=record["reason"], at=now)
         elif kind == "session_end":
             self.store.end_session(sid, outcome=record["outcome"], ended_at=now)
             self.ended = True
@@ -353,12 +362,20 @@ def current_targets(store: Any, routine: Routine) -> dict[str, int]:
     return progression.current_targets(routine, sessions)
 
 
-def step_up_offer(store: Any, routine: Routine, targets: dict[str, int] | None = None) -> dict[int, int]:
-    """New targets to offer, by exercise index, when the routine's last two workouts (a session
-    and the sessions that resumed it) each ended "finished", skipped nothing, had no pain stop,
-    and did every planned set in full at the current target (the rule is `progression.step_up`)."""
+def next_session_plan(
+    store: Any, routine: Routine, limits: pain_rules.PainLimits, targets: dict[str, int] | None = None,
+) -> tuple[pain_rules.Verdict, dict[int, int], dict[int, int]]:
+    """What the routine's last workouts decide for this session (the rule is
+    `pain_rules.next_session`): the verdict, the step up to offer and the lowered targets, both
+    by exercise index.  A step up is earned when the last two workouts each ended "finished",
+    skipped nothing, had no pain stop and did every planned set in full at the current target,
+    and their pain stayed within the limits and did not rise."""
     targets = current_targets(store, routine) if targets is None else targets
-    return progression.step_up(routine, targets, store.completed_streak(routine.name, 2, targets=targets))
+    finished = store.completed_streak(routine.name, 2, targets=targets)
+    workouts = [pain_rules.Workout(w["before"], w["after"], w["worst_during"])
+                for w in store.pain_workouts(routine.name, 3)]
+    return pain_rules.apply(pain_rules.next_session(workouts, limits, finished),
+                            progression.step_up(routine, targets, True), progression.step_down(routine, targets))
 
 
 def prepare_phrases(plan: Plan) -> list[str]:
@@ -397,7 +414,8 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     routine = find_routine(args.routine)
     plan = Plan(routine, with_timings(plan_settings_from(loaded), rest_seconds=getattr(args, "rest", None),
                                       ready_seconds=getattr(args, "ready", None)))
-    options = SessionOptions(checkins=bool(config.coach.pain_checkins))
+    options = SessionOptions(checkins=bool(config.coach.pain_checkins),
+                             pain_limits=pain_rules.limits_for(config.pain, routine.pain_limits))
 
     # Everything opened is closed in reverse order, however the session ends or fails to
     # start (a bad --events path must not leave the microphone and the database open).
@@ -441,7 +459,9 @@ def run_session(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             if store.recording:
                 by_name = current_targets(store, routine)
                 targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
-                options.step_up = step_up_offer(store, routine, by_name)
+                options.decision, options.step_up, lowered = next_session_plan(store, routine, options.pain_limits,
+                                                                               by_name)
+                targets.update(lowered)
 
         voice = open_voice(args, config, out)
         stack.callback(_close_voice, voice)

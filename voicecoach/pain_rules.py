@@ -12,8 +12,9 @@ action and the plain-words reason the coach says and the history keeps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # What a before-score means today.
 STOP_TODAY = "stop_today"
@@ -54,6 +55,17 @@ class PainLimits:
         if not out and self.caution >= self.stop:
             out.append(f"the caution level ({self.caution}) must be below the stop level ({self.stop})")
         return out
+
+
+_DOWN_ONE_STEP = "the targets go down one step"
+_AT_THE_BOTTOM = "the targets stay at the bottom of each range"
+
+
+def limits_for(config: Any, routine_limits: PainLimits | None) -> PainLimits:
+    """The limits for a routine: its own `pain_limits` if it has them, else the config's [pain]."""
+    if routine_limits is not None:
+        return routine_limits
+    return PainLimits(config.stop_level, config.caution_level, config.rise_limit)
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,7 @@ def next_session(workouts: Sequence[Workout], limits: PainLimits, finished: bool
         return Verdict(HOLD, "No sessions yet: starting at the bottom of each range.")
     why = _breach(workouts[0], workouts[1] if len(workouts) > 1 else None, limits)
     if why is not None:
-        return Verdict(STEP_DOWN, f"Last time {why}, so the targets go down one step.")
+        return Verdict(STEP_DOWN, f"Last time {why}, so {_DOWN_ONE_STEP}.")
     recent = workouts[:streak]
     if len(recent) < streak or not finished:
         return Verdict(HOLD, f"Same targets: not every set was done in each of your last {streak} sessions.")
@@ -139,3 +151,19 @@ def next_session(workouts: Sequence[Workout], limits: PainLimits, finished: bool
             return Verdict(HOLD, f"Same targets: pain went up from {w.before} to {w.after} in a recent session.")
     return Verdict(STEP_UP, f"You finished every set in your last {streak} sessions and your pain stayed "
                             "within the limits.")
+
+
+def apply(verdict: Verdict, higher: Mapping[int, int], lower: Mapping[int, int]
+          ) -> tuple[Verdict, dict[int, int], dict[int, int]]:
+    """What a `next_session` verdict does to the targets, given the targets one step `higher`
+    and one step `lower` (by exercise index, only those that can move): the verdict (its words
+    fitted to what can move), the step up to offer, and the lowered targets."""
+    if verdict.action == STEP_UP:
+        if not higher:
+            return Verdict(HOLD, "Same targets: every exercise is at the top of its range."), {}, {}
+        return verdict, dict(higher), {}
+    if verdict.action == STEP_DOWN:
+        if not lower:
+            return Verdict(STEP_DOWN, verdict.reason.replace(_DOWN_ONE_STEP, _AT_THE_BOTTOM)), {}, {}
+        return verdict, {}, dict(lower)
+    return verdict, {}, {}
