@@ -27,6 +27,20 @@ CHOOSE = "choose"
 STEP_UP = "step_up"
 HOLD = "hold"
 STEP_DOWN = "step_down"
+# What the coach did about pain in a session (recorded beside the verdicts above).
+START_ANYWAY = "start_anyway"
+SKIP_FOR_PAIN = "skip_for_pain"
+
+# Each decision as the history shows it.
+LABELS = {
+    STOP_TODAY: "advised not to train", REDUCED: "easier targets today", NORMAL: "usual targets",
+    START_ANYWAY: "trained anyway", SKIP_FOR_PAIN: "exercise skipped for pain",
+    STEP_UP: "step up offered", HOLD: "targets held", STEP_DOWN: "stepped down",
+}
+CITATION = ("Thomeé R. A comprehensive treatment approach for patellofemoral pain syndrome in young women. "
+            "Phys Ther. 1997;77(12):1690-1703. Silbernagel KG, Thomeé R, Eriksson BI, Karlsson J. "
+            "Continued sports activity, using a pain-monitoring model, during rehabilitation in patients with "
+            "Achilles tendinopathy: a randomized controlled study. Am J Sports Med. 2007;35(6):897-906.")
 
 
 @dataclass(frozen=True)

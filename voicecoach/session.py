@@ -450,7 +450,7 @@ class Session:
             name = self.plan.routine.exercises[e].name
             why = ("No answer, so" if score is None
                    else f"That's at or above your limit of {limits.caution}, so")
-            out += [Event("decision", {"kind": "skip_for_pain", "reason": f"{v.reason} Skipped {name}."}),
+            out += [Event("decision", {"kind": pain_rules.SKIP_FOR_PAIN, "reason": f"{v.reason} Skipped {name}."}),
                     Say(f"{why} we'll skip {name} to spare your knee.")]
             self._unpause_quietly(now)
             return out + self._skip_exercise(e, now)
@@ -506,7 +506,7 @@ class Session:
         if outcome in (questions.SCORE, questions.NO_SCORE):
             return self._scored(q, said, value if outcome == questions.SCORE else None, now, timed_out)
         if outcome == questions.START_ANYWAY:
-            v = Verdict("start_anyway", "Trained anyway after a pain score at or above the stop level, at the "
+            v = Verdict(pain_rules.START_ANYWAY, "Trained anyway after a pain score at or above the stop level, at the "
                                         "easiest targets.")
             return self._close_question(now, self._go_easy(v, "All right. We'll go easy:"))
         if outcome == questions.START_OVER:
