@@ -145,6 +145,20 @@ def test_decisions_made_while_the_resume_offer_waits_are_stored_with_the_session
     assert [(x["kind"], x["reason"]) for x in recorded["decisions"]] == [("hold", "Same targets.")]
 
 
+def test_a_pain_report_cut_short_by_the_end_of_the_session_is_still_stored(store):
+    d = Driver()
+    d.until_block("reps", 0)
+    d.say("pain")
+    out = d.session.interrupt(d.t, "interrupted (Ctrl-C)")
+    recorder = HistoryRecorder(store, ROUTINE, len(d.plan.set_keys()), None, False)
+    for _, o in [*d.log, *((d.t, o) for o in out)]:
+        if isinstance(o, Event):
+            recorder({"type": o.type, **o.data})
+    [recorded] = store.export_json()
+    assert [(p["when"], p["score"], p["note"]) for p in recorded["pains"]] == [("during", None, "Lifts unanswered")]
+    assert recorded["pain_stops"] == 1 and recorded["outcome"] == "interrupted"
+
+
 def test_a_history_file_from_before_decisions_is_upgraded_and_keeps_its_sessions(tmp_path: Path):
     path = tmp_path / "history.sqlite3"
     with History.open(path) as h:

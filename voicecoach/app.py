@@ -285,6 +285,8 @@ class HistoryRecorder:
         self.ended = False  # its session_end record was written
         # Decisions made before the session is stored (while the resume offer waits), with their time.
         self.held: list[tuple[Record, float]] = []
+        # A "pain" whose score is not in yet: (exercise, time); stored unscored if the session ends first.
+        self.pain_pending: tuple[str, float] | None = None
 
     def _ensure(self) -> int:
         if self.session_id is None:
@@ -324,7 +326,7 @@ class HistoryRecorder:
             # an empty session here would hide the interrupted one from the next offer.
             return
         if kind not in ("set_finished", "exercise_skipped", "paused", "resumed", "pain_score", "decision",
-                        "session_end"):
+                        "pain_reported", "session_end"):
             return
         sid = self._ensure()
         if kind == "set_finished":
@@ -343,13 +345,21 @@ class HistoryRecorder:
         elif kind == "resumed" and record.get("paused_seconds"):
             seconds = float(record["paused_seconds"])
             self.store.record_pause(sid, at=now - seconds, seconds=seconds)
+        elif kind == "pain_reported":
+            self.pain_pending = (str(record.get("exercise") or ""), now)
         elif kind == "pain_score":
             # "during": the score asked after "pain", noted with the exercise it interrupted.
+            if record["when"] == "during":
+                self.pain_pending = None
             note = " ".join(filter(None, (record.get("exercise"), record.get("note"))))
             self.store.record_pain(sid, when=record["when"], score=record["score"], at=now, note=note)
         elif kind == "decision":
             self.store.record_decision(sid, kind=record["kind"], reason=record["reason"], at=now)
         elif kind == "session_end":
+            if self.pain_pending is not None:  # ended while asking how bad the pain was
+                exercise, at = self.pain_pending
+                self.store.record_pain(sid, when="during", score=None, at=at,
+                                       note=" ".join(filter(None, (exercise, "unanswered"))))
             self.store.end_session(sid, outcome=record["outcome"], ended_at=now)
             self.ended = True
 
