@@ -107,6 +107,19 @@ def test_a_rising_trend_blocks_the_step_up_and_steps_down_one_step(store):
     assert newest["decisions"][0] == {**newest["decisions"][0], "kind": pain_rules.STEP_DOWN, "reason": reason}
 
 
+def test_after_an_easy_day_for_pain_the_targets_step_down_one_step_not_to_the_bottom(store):
+    for _ in range(5):
+        d = session(store, 1, 1)  # steps up in the third and the fifth
+    assert {e.data["exercise"]: e.data["target"] for e in d.events("set_finished")} == {
+        "Lifts": 5, "Wall press": 30, "Taps": 2}
+    d = session(store, 6, 6)  # above caution: the easiest targets today
+    assert {e.data["exercise"]: e.data["target"] for e in d.events("set_finished")} == {
+        "Lifts": 3, "Wall press": 20, "Taps": 2}
+    action, reason, offer, lowered = plan(store)
+    assert action == pain_rules.STEP_DOWN and "reached 6 out of 10 before" in reason
+    assert offer == {} and lowered == {0: 4, 1: 25}
+
+
 def test_pain_past_caution_during_a_session_steps_the_next_one_down(store):
     session(store, 1, 1)
     session(store, 1, 1)

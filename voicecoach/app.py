@@ -287,6 +287,7 @@ class HistoryRecorder:
         self.held: list[tuple[Record, float]] = []
         # A "pain" whose score is not in yet: (exercise, time); stored unscored if the session ends first.
         self.pain_pending: tuple[str, float] | None = None
+        self.eased = False  # pain before the session put it at the easiest targets
 
     def _ensure(self) -> int:
         if self.session_id is None:
@@ -318,6 +319,8 @@ class HistoryRecorder:
         if kind == "step_up":
             self.targets.update({int(e): int(t) for e, t in record.get("targets", {}).items()})
             return
+        if kind == "decision":
+            self.eased = self.eased or record["kind"] in (pain_rules.REDUCED, pain_rules.START_ANYWAY)
         if kind == "decision" and self.waiting and self.session_id is None:
             self.held.append((record, now))
             return
@@ -332,7 +335,9 @@ class HistoryRecorder:
         if kind == "set_finished":
             target = record["target"]
             planned = self.targets.get(record["exercise_index"])
-            if planned is not None and target > planned:
+            # An easy day for pain keeps the progression's target: the next session steps down one
+            # step from it, rather than restarting at the bottom.
+            if planned is not None and (target > planned or self.eased):
                 target = planned
             self.store.record_set(
                 sid, exercise=record["exercise"], exercise_index=record["exercise_index"],
