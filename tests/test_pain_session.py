@@ -49,7 +49,10 @@ def test_stop_or_no_at_the_stop_level_ends_the_session_at_once():
         d = Driver(options=SessionOptions(checkins=True))
         d.say("number", 8)
         d.say(answer)
-        assert d.session.ending and d.session.outcome == "stopped"
+        assert d.session.finished and d.session.outcome == "stopped"
+        assert d.texts()[-1] == "Rest today, and take care."
+        [end] = d.events("session_end")
+        assert end.data["sets_done"] == 0 and end.data["pain"] == {"before": 8}
 
 
 def test_start_anyway_trains_at_the_bottom_of_every_range():

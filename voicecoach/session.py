@@ -489,12 +489,12 @@ class Session:
             self.questions.set_aside(now)
             return self._cmd_pain(now, Command("pain"))
         if outcome == questions.END and q.kind == "stop_today":
-            # Not training today: no closing check-in, straight to the goodbye.
+            # Not training today: the kind words are the goodbye (no check-in, no "0 of 6 sets").
             self.questions.open = None
             self.questions.waiting.clear()
-            self.ending = True
             self._outcome = "stopped"
-            return said + self._start_finish(now)
+            self._finished = True
+            return [*said, Event("session_end", self._summary_data(now))]
         if outcome == questions.END:
             self.questions.open = None
             return said + self._begin_ending(now, "stopped")
