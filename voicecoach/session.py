@@ -409,7 +409,7 @@ class Session:
                     Say("I'm sorry it hurts. With pain that strong it is better not to train today. Rest, and "
                         "if the pain stays, see a physiotherapist or doctor.")]
         if v.action == pain_rules.REDUCED:
-            return self._go_easy(v, f"Your knee is above {self.options.pain_limits.caution} today, so we'll go "
+            return self._go_easy(v, f"Your knee pain is above {self.options.pain_limits.caution} today, so we'll go "
                                     "easy:")
         return []
 
