@@ -237,6 +237,15 @@ def test_no_answer_to_the_pain_score_skips_the_exercise_and_is_recorded_unanswer
     assert any("No answer, so we'll skip Wall press" in t for t in d.texts())
 
 
+def test_skip_instead_of_a_score_skips_the_exercise():
+    d = Driver()
+    d.until_block("reps", 0)
+    d.say("pain")
+    d.say("skip")
+    assert d.texts()[-3:-1] == ["All right, we'll skip Lifts to spare your knee.", "Skipping Lifts."]
+    assert d.events("pain_score")[0].data["note"] == "skipped" and d.session.block.exercise == 1
+
+
 def test_a_high_score_in_the_welcome_skips_nothing_and_asks_to_carry_on_or_stop():
     d = Driver()
     d.say("pain")

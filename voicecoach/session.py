@@ -448,7 +448,7 @@ class Session:
         e = self.block.exercise
         if v.action == pain_rules.SKIP and e is not None:
             name = self.plan.routine.exercises[e].name
-            why = ("No answer, so" if score is None
+            why = ("No answer, so" if note == "unanswered" else "All right," if score is None
                    else f"That's at or above your limit of {limits.caution}, so")
             out += [Event("decision", {"kind": pain_rules.SKIP_FOR_PAIN, "reason": f"{v.reason} Skipped {name}."}),
                     Say(f"{why} we'll skip {name} to spare your knee.")]
