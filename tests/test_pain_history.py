@@ -120,6 +120,14 @@ def test_after_an_easy_day_for_pain_the_targets_step_down_one_step_not_to_the_bo
     assert offer == {} and lowered == {0: 4, 1: 25}
 
 
+def test_a_step_up_accepted_before_the_pain_score_is_withdrawn_on_an_easy_day(store):
+    for _ in range(4):
+        session(store, 1, 1)  # steps up to Lifts 4, Wall press 25 in the third
+    d = session(store, 6, 6)  # the step up to 5 and 30 is offered and accepted, then the pain says no
+    assert d.events("step_up") and any("Shall we step up" in t for t in d.texts())
+    assert plan(store)[3] == {0: 3, 1: 20}, "one step down from 4 and 25, not from 5 and 30"
+
+
 def test_pain_past_caution_during_a_session_steps_the_next_one_down(store):
     session(store, 1, 1)
     session(store, 1, 1)

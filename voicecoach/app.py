@@ -288,6 +288,7 @@ class HistoryRecorder:
         # A "pain" whose score is not in yet: (exercise, time); stored unscored if the session ends first.
         self.pain_pending: tuple[str, float] | None = None
         self.eased = False  # pain before the session put it at the easiest targets
+        self.unstepped = dict(self.targets)  # the targets before a step up accepted today
 
     def _ensure(self) -> int:
         if self.session_id is None:
@@ -319,8 +320,9 @@ class HistoryRecorder:
         if kind == "step_up":
             self.targets.update({int(e): int(t) for e, t in record.get("targets", {}).items()})
             return
-        if kind == "decision":
-            self.eased = self.eased or record["kind"] in (pain_rules.REDUCED, pain_rules.START_ANYWAY)
+        if kind == "decision" and record["kind"] in (pain_rules.REDUCED, pain_rules.START_ANYWAY):
+            # The pain before the session withdrew a step up accepted a moment before.
+            self.eased, self.targets = True, dict(self.unstepped)
         if kind == "decision" and self.waiting and self.session_id is None:
             self.held.append((record, now))
             return
