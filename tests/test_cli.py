@@ -145,10 +145,10 @@ def test_list_includes_user_routines_and_marks_invalid_ones(env: dict[str, str])
 
 
 TOP_KEYS = {"name", "title", "source", "aliases", "helps_with", "equipment", "rest_seconds", "intro",
-            "safety", "pain_guide", "exercises"}
+            "safety", "pain_guide", "exercises", "pain_limits"}
 EXERCISE_KEYS = {"name", "steps", "sets", "sets_max", "sides", "reps", "hold_seconds", "tempo", "parts",
                  "equipment", "rest_seconds", "harder", "tips", "optional_equipment", "step_seconds",
-                 "sides_match", "max_effort"}
+                 "sides_match", "max_effort", "skip_when_sore"}
 
 
 def is_range(value: object) -> bool:

@@ -1,10 +1,11 @@
 """The folders of voicecoach/ are its layers, and imports point one way.
 
 core (routine, plan, commands, session and its rules: pure) imports only core; store (the
-history) imports only store, the core's definitions (what a set done is) and the folder list; voice (the edges: speech in and out, models)
-imports voice, core and the shared configuration; app (settings, the command line, run, serve,
-the runner, the views) may import anything.  `paths` and `config` sit at the top, read by
-every layer.  Lazy imports inside functions count too: a cycle through them is still a cycle.
+history) imports only store, the core's definitions (what a set done is) and the folder list;
+voice (the edges: speech in and out, models) imports voice, core and the shared configuration;
+app (settings, the command line, run, serve, the runner, the views) may import anything.
+`paths` and `config` sit at the top, read by every layer.  Lazy imports inside functions count
+too: a cycle through them is still a cycle.
 """
 
 from __future__ import annotations

@@ -643,24 +643,27 @@ def test_pain_check_ins_and_a_pain_stop_are_stored_shown_and_a_sharp_rise_is_fla
     coach.type("2")
     coach.wait_count("set_finished", 1)
     coach.type("it hurts")
+    coach.wait_for(lambda r: r["type"] == "question" and r["kind"] == "pain_score")
+    coach.type("3")
     coach.wait_for(lambda r: r["type"] == "question" and r["kind"] == "pain")
     coach.type("resume")
     coach.wait_for(lambda r: r["type"] == "question" and r["kind"] == "checkin_after", timeout=60)
     coach.type("6")
     assert coach.finish() == 0, coach.err
-    assert "Stop this exercise now. Stop if it hurts." in coach.out  # the routine's safety advice
+    assert "Stop if it hurts." in coach.out  # the routine's safety advice
     assert "Your knee pain went up from 2 to 6. Please rest, and see a physiotherapist or doctor" in coach.out
-    assert [(r["when"], r["score"]) for r in coach.of_type("pain_score")] == [("before", 2), ("after", 6)]
+    assert [(r["when"], r["score"]) for r in coach.of_type("pain_score")] == [
+        ("before", 2), ("during", 3), ("after", 6)]
 
     [recorded] = sessions(tmp_path)
-    assert [(p["when"], p["score"]) for p in recorded["pains"]] == [("before", 2), ("during", None), ("after", 6)]
+    assert [(p["when"], p["score"]) for p in recorded["pains"]] == [("before", 2), ("during", 3), ("after", 6)]
     assert recorded["pains"][1]["note"] == "Lifts"
     assert (recorded["pain_before"], recorded["pain_after"], recorded["pain_stops"]) == (2, 6, 1)
     table = history_report(tmp_path, pycache)
     row = table.splitlines()[2]
     assert "2->6 up" in row and "pain stop x1" in row and "finished" in row
     exported = json.loads(history_report(tmp_path, pycache, "--json"))
-    assert [p["score"] for p in exported[0]["pains"]] == [2, None, 6]
+    assert [p["score"] for p in exported[0]["pains"]] == [2, 3, 6]
 
 
 def test_a_small_change_in_pain_is_reported_without_a_warning(tmp_path, pycache):

@@ -237,6 +237,8 @@ def test_pain_stops_the_exercise_repeats_the_safety_advice_and_asks():
     d.until_block("reps", 0)
     d.say("pain")
     assert any("Stop if it hurts." in t for t in d.texts())
+    assert d.session.question.kind == "pain_score"
+    d.say("number", 2)
     assert d.session.question.kind == "pain"
     d.say("skip")
     assert d.session.block.exercise == 1

@@ -79,7 +79,7 @@ def test_odd_pain_scores_get_the_re_ask(tmp_path, pycache):
     result, records = run_typed(tmp_path, pycache, b"-1\n007\n4\n", "--no-history")
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
-    assert out.count("Say a number from 0 for no pain to 10 for the worst pain, or say skip.") == 2
+    assert out.count("Say a number from 0 to 10, or say skip.") == 2
     assert [(r["when"], r["score"]) for r in records if r["type"] == "pain_score"][:1] == [("before", 4)]
 
 

@@ -115,7 +115,8 @@ class CoachSettings:
     """Pause at the bottom of a rep (seconds, 0-20). Default: 0.5."""
 
     pain_checkins: bool = True
-    """Ask "any pain?" after each exercise and log the answer (true/false). Default: true."""
+    """Ask for knee pain (0-10) before and after each session, and let the scores guide the
+    targets (see [pain]) (true/false). Default: true."""
 
     brief: str = "auto"
     """A short start for a routine you know: a brief welcome, the safety lines, and each
@@ -133,6 +134,25 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
+class PainSettings:
+    """`[pain]`: the limits of the pain-monitoring model (0-10 scale); see the README.  A
+    routine's `pain_limits` replace these for that routine."""
+
+    stop_level: int = 7
+    """Knee pain before the session at or above this: the coach advises not to train today
+    (you can still say "start anyway"). 1-10, above caution_level. Default: 7."""
+
+    caution_level: int = 5
+    """Pain may reach this and no more: above it before the session the targets are reduced;
+    at or above it during an exercise the exercise is skipped; above it in a session, the
+    next one steps down. 0-10. Default: 5."""
+
+    rise_limit: int = 2
+    """A rise in pain this large (after the session over before it, or from one session to
+    the next) steps the next session down, and any rise holds back a step up. 1-10. Default: 2."""
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings, one attribute per TOML section."""
 
@@ -140,6 +160,7 @@ class Config:
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     coach: CoachSettings = field(default_factory=CoachSettings)
     data: DataSettings = field(default_factory=DataSettings)
+    pain: PainSettings = field(default_factory=PainSettings)
 
 
 SECTIONS: dict[str, type] = {
@@ -147,6 +168,7 @@ SECTIONS: dict[str, type] = {
     "speech": SpeechSettings,
     "coach": CoachSettings,
     "data": DataSettings,
+    "pain": PainSettings,
 }
 
 # Inclusive numeric ranges; values outside are errors rather than surprises at run time.
@@ -161,6 +183,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "coach.tempo_top": (0.0, 20.0),
     "coach.tempo_down": (0.1, 20.0),
     "coach.tempo_bottom": (0.0, 20.0),
+    "pain.stop_level": (1, 10),
+    "pain.caution_level": (0, 10),
+    "pain.rise_limit": (1, 10),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"speech.engine": ENGINES, "speech.speaker": SPEAKERS,
                                          "coach.brief": BRIEF_CHOICES}
@@ -453,6 +478,12 @@ def load_config(path: Path | None = None, overrides: dict | None = None) -> Load
             else:
                 sources[key] = "default"
         sections[section] = cls(**kwargs)
+    pain = sections["pain"]
+    if pain.caution_level >= pain.stop_level:
+        key = "pain.caution_level" if sources["pain.caution_level"] != "default" else "pain.stop_level"
+        where = sources[key]
+        raise ConfigError(f"{where.removeprefix('file ')}: pain.caution_level ({pain.caution_level}) must be below "
+                          f"pain.stop_level ({pain.stop_level})")
     return LoadedConfig(Config(**sections), sources, config_path, found)
 
 

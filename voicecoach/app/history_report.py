@@ -1,5 +1,6 @@
-"""`voicecoach history`: recent sessions as a table, a JSON export, weekly adherence as a
-terminal bar chart, and a small self-contained SVG chart of sessions per week."""
+"""`voicecoach history`: recent sessions as a table with the pain trend and the pain rules'
+decisions, a JSON export, weekly adherence as a terminal bar chart, a small self-contained SVG
+chart of sessions per week and of pain beside the sets done, and a one-page HTML report."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
+from voicecoach.core import pain_rules
 from voicecoach.store import journal
 from voicecoach.store.history import DB_FILENAME, History, HistoryUnavailable, default_data_dir, replay_pending
 
@@ -39,7 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how many weeks --week and --plot cover (default 8)",
     )
     parser.add_argument(
-        "--plot", type=Path, metavar="FILE.svg", help="write a chart of sessions per week"
+        "--plot", type=Path, metavar="FILE.svg",
+        help="write a chart of sessions per week, and of knee pain beside the sets done",
+    )
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE.html",
+        help="write a one-page report for your physiotherapist: adherence, pain trend and decisions",
     )
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR",
@@ -173,11 +180,19 @@ def _report(
     history: History | None, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
     weekly = history.weekly(args.weeks) if history is not None else []
+    # With --json, stdout carries only JSON, so notes go to stderr.
+    note_to = err if args.json else out
+    if args.plot is not None or getattr(args, "report", None) is not None:
+        shown = sessions_in(history, weekly)
+        limits = _configured_pain_limits()
     if args.plot is not None:
-        args.plot.write_text(weekly_svg(weekly), encoding="utf-8")
-        # With --json, stdout carries only JSON, so the note goes to stderr.
-        note_to = err if args.json else out
-        print(f"Wrote a chart of sessions per week to {args.plot}", file=note_to)
+        args.plot.write_text(plot_svg(weekly, shown, limits), encoding="utf-8")
+        print(f"Wrote a chart of sessions per week and of knee pain to {args.plot}", file=note_to)
+    if getattr(args, "report", None) is not None:
+        from voicecoach.app.report_html import html_report
+
+        args.report.write_text(html_report(shown, weekly, limits), encoding="utf-8")
+        print(f"Wrote a one-page report to {args.report}", file=note_to)
     if args.json:
         data = history.export_json() if history is not None else []
         json.dump(data, out, indent=2)
@@ -188,7 +203,35 @@ def _report(
         return 0
     sessions = history.recent(args.limit) if history is not None else []
     print(sessions_table(sessions) if sessions else NO_HISTORY, file=out)
+    decided = decisions_text(with_decisions(history, sessions)) if history is not None else ""
+    if decided:
+        print("\n" + decided, file=out)
     return 0
+
+
+def with_decisions(history: History, sessions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`sessions` (as `History.recent()` gives them), each with its "decisions"."""
+    return [{**s, "decisions": history.session(s["id"])["decisions"]} for s in sessions]
+
+
+def sessions_in(history: History | None, weekly: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sessions of the weeks in `weekly`, oldest first, each with its decisions."""
+    if history is None or not weekly:
+        return []
+    start = datetime.fromisoformat(min(r["week_start"] for r in weekly)).timestamp()
+    recent = [s for s in history.recent(1_000_000) if s["started_at"] >= start]
+    return with_decisions(history, list(reversed(recent)))
+
+
+def decisions_text(sessions: Sequence[dict[str, Any]]) -> str:
+    """What the pain rules decided in each session, with why, newest session first."""
+    lines = []
+    for s in sessions:
+        for d in s.get("decisions", []):
+            when = datetime.fromtimestamp(s["started_at"]).strftime("%Y-%m-%d")
+            label = pain_rules.LABELS.get(d["kind"], d["kind"])
+            lines.append(f"  #{s['id']} {when}  {label}: {d['reason']}")
+    return "Decisions (pain-monitoring model):\n" + "\n".join(lines) if lines else ""
 
 
 def _bar_char(out: TextIO) -> str:
@@ -209,12 +252,14 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def _pain(before: int | None, after: int | None) -> str:
-    if before is None and after is None:
+def _pain(before: int | None, after: int | None, during: int | None = None) -> str:
+    if before is None and after is None and during is None:
         return "-"
     text = f"{'-' if before is None else before}->{'-' if after is None else after}"
     if before is not None and after is not None and after - before >= PAIN_RISE:
         text += " up"
+    if during is not None:
+        text += f" (during {during})"
     return text
 
 
@@ -239,7 +284,7 @@ def sessions_table(sessions: Sequence[dict[str, Any]]) -> str:
             _duration(s["duration_seconds"]),
             sets,
             str(s["skipped"]) if s["skipped"] else "-",
-            _pain(s["pain_before"], s["pain_after"]),
+            _pain(s["pain_before"], s["pain_after"], s.get("pain_worst_during")),
             outcome,
         ))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -349,6 +394,106 @@ def weekly_svg(weekly: Sequence[dict[str, Any]]) -> str:
         parts.append(f'<text x="{left + 18}" y="{y}">{_xml_text(routine)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def plot_svg(weekly: Sequence[dict[str, Any]], sessions: Sequence[dict[str, Any]],
+             limits: pain_rules.PainLimits) -> str:
+    """`--plot`: the sessions-per-week chart above the pain-and-sets chart, in one SVG."""
+    charts = [weekly_svg(weekly), pain_svg(sessions, limits)]
+    sizes = [(int(_attr(c, "width")), int(_attr(c, "height"))) for c in charts]
+    width, height = max(w for w, _ in sizes), sum(h for _, h in sizes)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}">']
+    y = 0
+    for chart, (_, h) in zip(charts, sizes, strict=True):
+        parts.append(chart.replace("<svg ", f'<svg y="{y}" ', 1).strip())
+        y += h
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _attr(svg: str, name: str) -> str:
+    head = svg[: svg.index(">")]
+    return head.split(f' {name}="', 1)[1].split('"', 1)[0]
+
+
+PAIN_COLOURS = {"before": "#1565c0", "after": "#c62828"}
+
+
+def pain_svg(sessions: Sequence[dict[str, Any]], limits: pain_rules.PainLimits) -> str:
+    """Knee pain before and after each session (0-10, lines) beside the sets done (bars), oldest
+    first, with the caution level of the pain-monitoring model drawn across."""
+    left, right, top, chart_h = 48, 48, 40, 200
+    slot = 28
+    width = max(420, left + right + slot * max(1, len(sessions)))
+    height = top + chart_h + 80
+    base = top + chart_h
+    most_sets = max([1, *(s["sets_done"] for s in sessions)])
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        "<title>Knee pain and sets done per session</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="24" font-size="15" font-weight="bold">Knee pain and sets done</text>',
+    ]
+    for value in range(0, 11, 2):
+        y = base - value * chart_h / 10
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
+    parts.append(f'<text x="{width - right + 6}" y="{top - 6}">sets</text>')
+    parts.append(f'<text x="{left - 6}" y="{top - 6}" text-anchor="end">pain</text>')
+    y = base - limits.caution * chart_h / 10
+    parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ef6c00" '
+                 'stroke-dasharray="6 4"/>')
+    parts.append(f'<text x="{width - right - 4}" y="{y - 4:.1f}" text-anchor="end" fill="#ef6c00">'
+                 f"caution level {limits.caution}</text>")
+    if not sessions:
+        parts.append(f'<text x="{left + 8}" y="{top + chart_h / 2:.0f}">No sessions yet</text>')
+    points: dict[str, list[str]] = {"before": [], "after": []}
+    for i, s in enumerate(sessions):
+        x = left + slot * i + slot / 2
+        day = datetime.fromtimestamp(s["started_at"]).strftime("%Y-%m-%d %H:%M")
+        h = s["sets_done"] * chart_h / most_sets
+        parts.append(
+            f'<rect x="{x - slot / 2 + 5:.1f}" y="{base - h:.1f}" width="{slot - 10}" height="{h:.1f}" '
+            f'fill="#c8e6c9"><title>{_xml_text(s["routine"])} {day}, {s["sets_done"]} sets done</title></rect>')
+        for when in ("before", "after"):
+            score = s[f"pain_{when}"]
+            if score is None:
+                continue
+            py = base - score * chart_h / 10
+            points[when].append(f"{x:.1f},{py:.1f}")
+            parts.append(f'<circle cx="{x:.1f}" cy="{py:.1f}" r="3.5" fill="{PAIN_COLOURS[when]}">'
+                         f"<title>{day} pain {when} {score} of 10</title></circle>")
+    for when, pts in points.items():
+        if len(pts) > 1:
+            parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{PAIN_COLOURS[when]}" '
+                         'stroke-width="2"/>')
+    parts.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#333"/>')
+    if sessions:
+        for i in sorted({0, len(sessions) - 1}):
+            x = left + slot * i + slot / 2
+            day = datetime.fromtimestamp(sessions[i]["started_at"]).strftime("%b %d")
+            parts.append(f'<text x="{x:.0f}" y="{base + 16}" text-anchor="middle">{day}</text>')
+        parts.append(f'<text x="{width - right + 6}" y="{base - chart_h + 4}">{most_sets}</text>')
+    legend = [("pain before", PAIN_COLOURS["before"]), ("pain after", PAIN_COLOURS["after"]),
+              ("sets done", "#c8e6c9")]
+    for j, (label, colour) in enumerate(legend):
+        x = left + 120 * j
+        parts.append(f'<rect x="{x}" y="{base + 40}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 18}" y="{base + 50}">{label}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _configured_pain_limits() -> pain_rules.PainLimits:
+    """The config's [pain] limits, or the model's defaults if the config can't be read."""
+    try:
+        from voicecoach.config import load_config
+
+        return pain_rules.limits_for(load_config().config.pain, None)
+    except Exception:  # a broken config must not hide the history; `voicecoach config` reports it
+        return pain_rules.PainLimits()
 
 
 def _configured_data_dir() -> Path:

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from voicecoach.app.runner import EventLog, InputRecovery, Record, Runner, Writer
 from voicecoach.app.settings import SessionSettings
-from voicecoach.core import progression
+from voicecoach.core import pain_rules, progression
 from voicecoach.core.brief import has_done, is_brief
 from voicecoach.core.errors import UserError
 from voicecoach.core.plan import Plan
@@ -255,6 +255,12 @@ class HistoryRecorder:
         self.started: float | None = None
         self.pause_started: float | None = None
         self.ended = False  # its session_end record was written
+        # Decisions made before the session is stored (while the resume offer waits), with their time.
+        self.held: list[tuple[Record, float]] = []
+        # A "pain" whose score is not in yet: (exercise, time); stored unscored if the session ends first.
+        self.pain_pending: tuple[str, float] | None = None
+        self.eased = False  # pain before the session put it at the easiest targets
+        self.unstepped = dict(self.targets)  # the targets before a step up accepted today
 
     def _ensure(self) -> int:
         if self.session_id is None:
@@ -262,6 +268,9 @@ class HistoryRecorder:
                 self.routine.name, self.routine.title, self.started or time.time(),
                 resumed_from=self.resume_from if self.waiting is False and self.resume_from else None,
                 planned_sets=self.planned)
+            for record, at in self.held:
+                self.store.record_decision(self.session_id, kind=record["kind"], reason=record["reason"], at=at)
+            self.held.clear()
         return self.session_id
 
     def __call__(self, record: Record) -> None:
@@ -292,18 +301,26 @@ class HistoryRecorder:
         if kind == "step_up":
             self.targets.update({int(e): int(t) for e, t in record.get("targets", {}).items()})
             return
+        if kind == "decision" and record["kind"] in (pain_rules.REDUCED, pain_rules.START_ANYWAY):
+            # The pain before the session withdrew a step up accepted a moment before.
+            self.eased, self.targets = True, dict(self.unstepped)
+        if kind == "decision" and (self.waiting or self.step_up_pending) and self.session_id is None:
+            self.held.append((record, now))
+            return
         if kind == "session_end" and (self.waiting or self.step_up_pending):
             # Ended (Ctrl-C, SIGTERM) while asking whether to continue: nothing was done, and
             # an empty session here would hide the interrupted one from the next offer.
             return
-        if kind not in ("set_finished", "exercise_skipped", "paused", "resumed", "pain_score",
+        if kind not in ("set_finished", "exercise_skipped", "paused", "resumed", "pain_score", "decision",
                         "pain_reported", "session_end"):
             return
         sid = self._ensure()
         if kind == "set_finished":
             target = record["target"]
             planned = self.targets.get(record["exercise_index"])
-            # Nor does a side matched to a short first side ("sides_match") lower the target.
+            # Nor does a side matched to a short first side ("sides_match") lower the target, nor
+            # an easy day for pain: the next session steps down one step from the progression's
+            # target, rather than restarting at the bottom.
             if planned is not None and target != planned:
                 target = planned
             self.store.record_set(
@@ -317,12 +334,21 @@ class HistoryRecorder:
         elif kind == "resumed" and record.get("paused_seconds"):
             seconds = float(record["paused_seconds"])
             self.store.record_pause(sid, at=now - seconds, seconds=seconds)
-        elif kind == "pain_score":
-            self.store.record_pain(sid, when=record["when"], score=record["score"], at=now)
         elif kind == "pain_reported":
-            self.store.record_pain(sid, when="during", score=None, at=now,
-                                   note=record.get("exercise", ""))
+            self.pain_pending = (str(record.get("exercise") or ""), now)
+        elif kind == "pain_score":
+            # "during": the score asked after "pain", noted with the exercise it interrupted.
+            if record["when"] == "during":
+                self.pain_pending = None
+            note = " ".join(filter(None, (record.get("exercise"), record.get("note"))))
+            self.store.record_pain(sid, when=record["when"], score=record["score"], at=now, note=note)
+        elif kind == "decision":
+            self.store.record_decision(sid, kind=record["kind"], reason=record["reason"], at=now)
         elif kind == "session_end":
+            if self.pain_pending is not None:  # ended while asking how bad the pain was
+                exercise, at = self.pain_pending
+                self.store.record_pain(sid, when="during", score=None, at=at,
+                                       note=" ".join(filter(None, (exercise, "unanswered"))))
             self.store.end_session(sid, outcome=record["outcome"], ended_at=now)
             self.ended = True
 
@@ -345,21 +371,40 @@ def current_rounds(store: Any, routine: Routine) -> dict[int, int]:
     return {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
 
 
-def rounds_offer(store: Any, routine: Routine, targets: dict[str, int]) -> dict[int, int]:
-    """Rounds to offer with a step up, by exercise index (the rule is `progression.step_up_rounds`;
-    earned as for `step_up_offer`)."""
-    by_index = current_rounds(store, routine)
-    rounds = {ex.name: by_index[e] for e, ex in enumerate(routine.exercises)}
-    return progression.step_up_rounds(routine, targets, rounds,
-                                      store.completed_streak(routine.name, 2, targets=targets))
+class NextSession(NamedTuple):
+    """What the routine's last workouts decide for this session, by exercise index."""
+
+    verdict: pain_rules.Verdict
+    offer: dict[int, int]
+    """Higher targets to offer (a step up)."""
+    lowered: dict[int, int]
+    """Targets one step lower (a step down)."""
+    rounds: dict[int, int]
+    """More rounds to offer with the step up, for exercises at the top of their reps."""
 
 
-def step_up_offer(store: Any, routine: Routine, targets: dict[str, int] | None = None) -> dict[int, int]:
-    """New targets to offer, by exercise index, when the routine's last two workouts (a session
-    and the sessions that resumed it) each ended "finished", skipped nothing, had no pain stop,
-    and did every planned set in full at the current target (the rule is `progression.step_up`)."""
+def next_session_plan(
+    store: Any, routine: Routine, limits: pain_rules.PainLimits, targets: dict[str, int] | None = None,
+) -> NextSession:
+    """What the routine's last workouts decide for this session (the rules are
+    `pain_rules.next_session`, `progression.step_up` and `progression.step_up_rounds`).  A step
+    up is earned when the last two workouts each ended "finished", skipped nothing, had no pain
+    stop and did every planned set in full at the current target, and their pain stayed within
+    the limits and did not rise; it raises targets below the top of their range and adds a round
+    to exercises at the top of their reps."""
     targets = current_targets(store, routine) if targets is None else targets
-    return progression.step_up(routine, targets, store.completed_streak(routine.name, 2, targets=targets))
+    finished = store.completed_streak(routine.name, 2, targets=targets)
+    workouts = [pain_rules.Workout(w["before"], w["after"], w["worst_during"])
+                for w in store.pain_workouts(routine.name, 3)]
+    decided = pain_rules.next_session(workouts, limits, finished)
+    by_index = current_rounds(store, routine)
+    by_name = {ex.name: by_index[e] for e, ex in enumerate(routine.exercises)}
+    rounds = progression.step_up_rounds(routine, targets, by_name, decided.action == pain_rules.STEP_UP)
+    verdict, offer, lowered = pain_rules.apply(decided, progression.step_up(routine, targets, True),
+                                               progression.step_down(routine, targets))
+    if rounds and not offer:  # every target is at the top, but a round can still be added
+        verdict = decided
+    return NextSession(verdict, offer, lowered, rounds)
 
 
 def prepare_phrases(plan: Plan) -> list[str]:
@@ -400,7 +445,8 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
     config = settings.config
     routine = find_routine(settings.routine)
     plan = Plan(routine, settings.plan)
-    options = SessionOptions(checkins=bool(config.coach.pain_checkins))
+    options = SessionOptions(checkins=bool(config.coach.pain_checkins),
+                             pain_limits=pain_rules.limits_for(config.pain, routine.pain_limits))
 
     # Everything opened is closed in reverse order, however the session ends or fails to
     # start (a bad --events path must not leave the microphone and the database open).
@@ -449,8 +495,10 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
             if store.recording:
                 by_name = current_targets(store, routine)
                 targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
-                options.step_up = step_up_offer(store, routine, by_name)
-                options.step_up_rounds = rounds_offer(store, routine, by_name)
+                decided = next_session_plan(store, routine, options.pain_limits, by_name)
+                options.decision, options.step_up = decided.verdict, decided.offer
+                options.step_up_rounds = decided.rounds
+                targets.update(decided.lowered)
 
         voice = open_voice(settings, out)
         stack.callback(_close_voice, voice)

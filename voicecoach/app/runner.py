@@ -338,8 +338,9 @@ class Runner:
                 return True
             self._record({"type": "unknown", "text": text})
             if self.session.wants_number:
-                # "-1", "007", "eleven" to a pain check-in: the question's own re-ask.
-                self._emit(self.session.handle(Command("help"), now), skip_command_event=True)
+                # "-1", "007", "eleven", "a lot" to a pain question: a number, but no score from 0 to
+                # 10, which the question answers with its short re-ask.
+                self._emit(self.session.handle(Command("number"), now), skip_command_event=True)
                 return True
             guess = suggest(text)
             hint = f'I don\'t know "{text}".'

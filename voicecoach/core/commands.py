@@ -75,8 +75,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "exercise, set, side, count or seconds to go, exercises left", while_paused=True),
     CommandSpec("help", ("help", "what can i say"), "the list of commands", while_paused=True),
     CommandSpec("pain", ("pain", "it hurts", "ouch"),
-                'stop this exercise at once, repeat the safety advice, and ask: "skip" moves on, "stop" '
-                'ends, "resume" carries on', while_paused=True),
+                "in any moment: stop the clock and ask how bad it is (0 to 10); at or above the caution "
+                'level (5) the exercise is skipped, below it "skip" moves on, "resume" carries on, "stop" '
+                "ends (see Pain-guided training)", while_paused=True),
     CommandSpec("yes", ("yes", "yeah", "yep"), "answer a question", answers=True, in_help=False),
     CommandSpec("no", ("no", "nope"), "answer a question", answers=True, in_help=False),
     CommandSpec("number", (), "your knee pain, when asked (spoken numbers are listened for only while the "
@@ -85,6 +86,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 while_paused=True, answers=True, in_help=False, shown_as="0 to 10 (zero ... ten)"),
     CommandSpec("harder", ("harder", "make it harder"), "how to make this exercise harder, when it has a "
                 "harder version (also said after its sets)", while_paused=True),
+    CommandSpec("start_anyway", ("start anyway", "train anyway"),
+                "when the coach advises not to train today because of knee pain, train anyway at the easiest "
+                "targets", answers=True, in_help=False),
 )
 
 BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}

@@ -98,3 +98,20 @@ def step_up_rounds(routine: Routine, targets: Mapping[str, int], rounds: Mapping
         return {}
     return {e: rounds[ex.name] + 1 for e, ex in enumerate(routine.exercises)
             if targets[ex.name] >= _range(routine, e).max and rounds[ex.name] < ex.sets.max}
+def step_down(routine: Routine, targets: Mapping[str, int]) -> dict[int, int]:
+    """Targets one step lower (a rep, or five seconds of a hold), by exercise index, for the
+    exercises above the bottom of their range: what the pain rules ask after a session that
+    passed their limits."""
+    lower: dict[int, int] = {}
+    for e, ex in enumerate(routine.exercises):
+        step = STEP_UP_REPS if ex.reps else STEP_UP_SECONDS
+        new = max(_range(routine, e).min, int(targets[ex.name]) - step)
+        if new < targets[ex.name]:
+            lower[e] = new
+    return lower
+
+
+def reduced_targets(routine: Routine) -> dict[int, int]:
+    """The bottom of every range, by exercise index: the targets of a day with pain above the
+    caution level (the plan already does the fewest sets a range allows)."""
+    return {e: _range(routine, e).min for e in range(len(routine.exercises))}

@@ -25,6 +25,7 @@ START_OVER = "start_over"
 STEP_UP = "step_up"
 KEEP_TARGETS = "keep_targets"
 PAIN = "pain"  # pain reported while another question is open: that one waits
+START_ANYWAY = "start_anyway"  # train although the pain before the session says not to
 
 CHECKIN_TIMEOUT = 20.0
 OFFER_TIMEOUT = 20.0
@@ -34,7 +35,7 @@ OFFER_TIMEOUT = 20.0
 class Question:
     """One question: its kind, its words, and how long it waits for an answer."""
 
-    kind: str  # stop, pain, checkin_before, checkin_after, resume, step_up
+    kind: str  # stop, pain_score, pain, checkin_before, checkin_after, resume, step_up, stop_today
     prompt: str
     timeout: float | None = None
     """Seconds to wait for an answer before silence decides; None: wait as long as it takes."""
@@ -44,7 +45,7 @@ class Question:
     @property
     def wants_number(self) -> bool:
         """Answered with a number from 0 to 10 (a pain check-in), not yes or no."""
-        return self.kind in ("checkin_before", "checkin_after")
+        return self.kind in ("checkin_before", "checkin_after", "pain_score")
 
     @property
     def help(self) -> str:
@@ -61,10 +62,23 @@ def stop_question() -> Question:
     return Question("stop", "Stopped. Do you want to end the session? Say yes to end, or no to carry on.")
 
 
+def pain_score_question() -> Question:
+    """How bad the pain is, asked at once after "pain"; silence skips (the exercise, if any)."""
+    return Question("pain_score", "How bad is the pain, from 0 to 10? Say a number.", CHECKIN_TIMEOUT)
+
+
 def pain_question(in_exercise: bool) -> Question:
+    """What to do next, once the pain score is known and below the caution level."""
     if in_exercise:
-        return Question("pain", "Say skip to move on to the next exercise, or stop to end the session.")
+        return Question("pain", "Say skip to move on to the next exercise, resume to carry on, "
+                        "or stop to end the session.")
     return Question("pain", "Say resume to carry on, or stop to end the session.")
+
+
+def stop_today_question() -> Question:
+    """After a before-score at or above the stop level: silence ends the session."""
+    return Question("stop_today", "Say stop to end here, or start anyway to train at easier targets.",
+                    OFFER_TIMEOUT)
 
 
 def checkin(when: str) -> Question:
@@ -89,28 +103,39 @@ def step_up_offer() -> Question:
 _RULES: dict[str, tuple[tuple[tuple[str, ...], str, str | None], ...]] = {
     "stop": ((("yes", "stop", "done"), END, "Ending the session."),
              (("no", "resume", "next"), CARRY_ON, "Carrying on.")),
-    "pain": ((("skip", "next", "yes"), SKIP_EXERCISE, None),
+    # "yes" and "no" answer nothing here: "no" once carried on past the pain unexamined.
+    "pain": ((("skip", "next"), SKIP_EXERCISE, None),
              (("stop", "done"), END, "Ending the session. Look after that knee."),
-             (("resume", "no"), CARRY_ON, "Carrying on. Stop if it hurts again.")),
+             (("resume",), CARRY_ON, "Carrying on. Say pain again if it hurts.")),
+    "pain_score": ((("skip", "next"), NO_SCORE, None),
+                   (("stop", "done"), END, "Ending the session. Look after that knee.")),
     "checkin_before": ((("skip", "no", "next", "done"), NO_SCORE, None),),
     "checkin_after": ((("skip", "no", "next", "done"), NO_SCORE, None),),
     "resume": ((("yes", "resume", "next"), RESUME, "Picking up where you stopped."),
                (("no", "skip"), START_OVER, "Starting from the beginning.")),
     "step_up": ((("yes", "more"), STEP_UP, "Great. A little more today."),
                 (("no", "skip"), KEEP_TARGETS, "Same targets as last time.")),
+    "stop_today": ((("start_anyway",), START_ANYWAY, None),
+                   (("stop", "done", "no", "skip"), END, "Rest today, and take care.")),
 }
 _ASK_AGAIN = {
     "stop": "Please say yes to end, or no to carry on.",
     "checkin_before": "Say a number from 0 to 10, or say skip.",
     "checkin_after": "Say a number from 0 to 10, or say skip.",
+    "pain_score": "How bad is it? Say a number from 0 to 10.",
+    "stop_today": "Say stop to end here, or start anyway.",
     "resume": "Say yes to continue, or no to start over.",
     "step_up": "Say yes to step up, or no to keep your targets.",
 }
 _SILENCE = {"resume": Decision(RESUME, "I'll take that as a yes."),
-            "checkin_before": Decision(NO_SCORE), "checkin_after": Decision(NO_SCORE)}
+            "checkin_before": Decision(NO_SCORE), "checkin_after": Decision(NO_SCORE),
+            "pain_score": Decision(NO_SCORE), "stop_today": Decision(END, "Rest today, and take care.")}
 _HELP = {
     "stop": "Say yes to end the session, or no to carry on.",
     "pain": "Say skip to move on, stop to end the session, or resume to carry on.",
+    "pain_score": "Say a number from 0 for no pain to 10 for the worst pain, or say stop to end the session.",
+    "stop_today": "Your knee hurts too much to train today. Say stop to end here, or start anyway to "
+                  "train at easier targets.",
     "checkin_before": "Say a number from 0 for no pain to 10 for the worst pain, or say skip.",
     "checkin_after": "Say a number from 0 for no pain to 10 for the worst pain, or say skip.",
     "resume": "Say yes to continue where you stopped, or no to start over.",
@@ -157,9 +182,11 @@ class Questions:
             return Decision(AGAIN, q.prompt)
         if name == "help":
             return Decision(AGAIN, q.help)
-        if name == "pain" and q.kind != "pain":
+        if name == "pain" and q.kind not in ("pain", "pain_score"):
             return Decision(PAIN)
-        if q.wants_number and name == "number" and command.value is not None:
+        if q.wants_number and name == "number":
+            if command.value is None or not 0 <= command.value <= 10:
+                return Decision(AGAIN, _ASK_AGAIN[q.kind])
             return Decision(SCORE, f"Thanks. {command.value} out of 10.")
         for names, outcome, reply in _RULES[q.kind]:
             if name in names and (outcome != SKIP_EXERCISE or in_exercise):

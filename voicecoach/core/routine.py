@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from voicecoach.core.pain_rules import PainLimits
+
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 20
 MAX_NODES = 50_000
@@ -107,6 +109,8 @@ class Exercise:
     """Each later side does as many as the first side did (band walks: equal steps both ways)."""
     max_effort: bool = False
     """A hold for as long as you can: `hold_seconds` is the goal, counted up to, not a fixed time."""
+    skip_when_sore: bool = False
+    """Left out on a day when knee pain before the session is above the caution level."""
 
     @property
     def kind(self) -> str:
@@ -135,6 +139,8 @@ class Routine:
     rest_seconds: int = 30
     pain_guide: tuple[PainType, ...] = ()
     path: str = ""
+    pain_limits: PainLimits | None = None
+    """The pain-monitoring limits for this routine (None: the config's [pain])."""
 
     def all_equipment(self) -> list[str]:
         """The routine's equipment list, or else every exercise's, without repeats."""
@@ -162,6 +168,10 @@ class Routine:
                 {"id": p.id, "name": p.name, "signs": list(p.signs), "care": list(p.care)}
                 for p in self.pain_guide
             ],
+            "pain_limits": (
+                {"stop": self.pain_limits.stop, "caution": self.pain_limits.caution, "rise": self.pain_limits.rise}
+                if self.pain_limits else None
+            ),
             "exercises": [
                 {
                     "name": ex.name,
@@ -185,6 +195,7 @@ class Routine:
                     "step_seconds": ex.step_seconds,
                     "sides_match": ex.sides_match,
                     "max_effort": ex.max_effort,
+                    "skip_when_sore": ex.skip_when_sore,
                 }
                 for ex in self.exercises
             ],
@@ -478,15 +489,16 @@ def _decode(data: bytes, file: str) -> str:
 
 _ROUTINE_FIELDS = {
     "name", "title", "source", "aliases", "helps_with", "equipment", "rest_seconds",
-    "intro", "safety", "pain_guide", "exercises",
+    "intro", "safety", "pain_guide", "exercises", "pain_limits",
 }
 _EXERCISE_FIELDS = {
     "name", "steps", "sets", "sides", "reps", "hold_seconds", "tempo", "parts",
     "equipment", "rest_seconds", "harder", "tips", "optional_equipment", "step_seconds", "sides_match",
-    "max_effort",
+    "max_effort", "skip_when_sore",
 }
 _TEMPO_FIELDS = {"up", "top", "down", "bottom"}
 _PAIN_FIELDS = {"id", "name", "signs", "care"}
+_PAIN_LIMIT_FIELDS = {"stop": 10, "caution": 10, "rise": 10}  # each a whole number from 0 to this
 # ASCII digits only, and few of them: int() of a 5000-digit string raises.
 # No leading zeros either: "08" must not be 8 here when "010" is refused as a number.
 _NUMBER_RE = re.compile(r"^\s*(-?(?:0|[1-9][0-9]{0,8}))\s*$")
@@ -617,6 +629,15 @@ class _Checker:
             return None
         return int(round(value))
 
+    def flag(self, parent: _Node, key: str, where: str) -> bool:
+        node = parent.value.get(key)
+        if node is None or node.value is None:
+            return False
+        if not isinstance(node.value, bool):
+            self.add(node.line, where, f"{key}: expected true or false, got {_kind(node.value)}")
+            return False
+        return node.value
+
     def tempo(self, parent: _Node, where: str) -> Tempo | None:
         node = parent.value.get("tempo")
         if node is None or node.value is None:
@@ -657,14 +678,6 @@ class _Checker:
             return None
         return float(value)
 
-    def flag(self, parent: _Node, key: str, where: str) -> bool:
-        node = parent.value.get(key)
-        if node is None or node.value is None:
-            return False
-        if not isinstance(node.value, bool):
-            self.add(node.line, where, f"{key}: expected true or false, got {_kind(node.value)}")
-            return False
-        return node.value
 
 
 def _kind(value: Any) -> str:
@@ -740,6 +753,7 @@ def _check_exercise(c: _Checker, node: _Node, index: int) -> Exercise | None:
         step_seconds=step_seconds,
         sides_match=sides_match,
         max_effort=max_effort,
+        skip_when_sore=c.flag(node, "skip_when_sore", label),
     )
     return exercise if len(c.problems) == before else None
 
@@ -781,6 +795,31 @@ def _check_pain_guide(c: _Checker, root: _Node) -> tuple[PainType, ...]:
         if pid and name:
             out.append(PainType(pid, name, signs, care))
     return tuple(out)
+
+
+def _check_pain_limits(c: _Checker, root: _Node) -> PainLimits | None:
+    node = root.value.get("pain_limits")
+    if node is None or node.value is None:
+        return None
+    where = "pain_limits: "
+    if not isinstance(node.value, dict):
+        c.add(node.line, where, f"expected stop, caution and rise (0 to 10), got {_kind(node.value)}")
+        return None
+    c.unknown_fields(node, set(_PAIN_LIMIT_FIELDS), where)
+    values: dict[str, int] = {}
+    for key, top in _PAIN_LIMIT_FIELDS.items():
+        item = node.value.get(key)
+        if item is None:
+            continue
+        if isinstance(item.value, bool) or not isinstance(item.value, int) or not 0 <= item.value <= top:
+            c.add(item.line, where, f"{key}: expected a whole number from 0 to {top}, got {_kind(item.value)}")
+        else:
+            values[key] = item.value
+    limits = PainLimits(**values)
+    if len(values) == sum(1 for k in _PAIN_LIMIT_FIELDS if k in node.value):
+        for problem in limits.problems():
+            c.add(node.line, where, problem)
+    return limits
 
 
 def parse_routine(data: bytes, file: str, default_name: str = "") -> Routine:
@@ -846,6 +885,7 @@ def parse_routine(data: bytes, file: str, default_name: str = "") -> Routine:
         rest_seconds=30 if rest is None else rest,
         pain_guide=_check_pain_guide(c, root),
         path=file,
+        pain_limits=_check_pain_limits(c, root),
     )
     if c.problems:
         raise RoutineError(sorted(c.problems, key=lambda p: p.line))

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicecoach.core import questions
+from voicecoach.core import pain_rules, questions
 from voicecoach.core.commands import Command, help_text, is_answer, works_while_paused
+from voicecoach.core.pain_rules import PainLimits, Verdict
 from voicecoach.core.plan import COUNT, HARDER_LEAD, SENTENCE, TICK, Block, Plan, hold_start, plural, retarget
 from voicecoach.core.questions import Decision, Question, Questions
 from voicecoach.core.tally import Tally, is_done
@@ -64,6 +65,11 @@ class SessionOptions:
     """The sets the sessions this one resumes did, counted in the summary with this one's."""
     step_up_rounds: dict[int, int] = field(default_factory=dict)
     """Offer more rounds: exercise index -> new rounds (its target starts again at the bottom)."""
+    pain_limits: PainLimits = field(default_factory=PainLimits)
+    """The limits of the pain-monitoring model (see `voicecoach.core.pain_rules`)."""
+    decision: Verdict | None = None
+    """What the last sessions decided for this one (`pain_rules.next_session`): recorded at the
+    start, and said when the targets step down."""
 
 
 class Session:
@@ -94,6 +100,8 @@ class Session:
         self.gain_db = 0.0
         # The block clock as last told in a block_started or clock event: (running, deadline).
         self._clock_told: tuple[bool, float | None] | None = None
+        # Exercises left out today because knee pain is above the caution level (skip_when_sore).
+        self.sore_skips: set[int] = set()
 
     # -- the clock ------------------------------------------------------------------
 
@@ -112,6 +120,7 @@ class Session:
             cue = self.block.cues[0]
             self.cue_i = 1
             out += self._fire(cue.text, now, cue.kind, cue.count)
+        out += self._announce_decision()
         if self.options.resume_at is not None and self.plan.index_of_set(self.options.resume_at) is not None:
             e, s, side = self.options.resume_at
             ex = self.plan.routine.exercises[e]
@@ -234,6 +243,8 @@ class Session:
             return out + self._answer(command, now)
         name = command.name
         if self.ending:
+            if name == "pain":
+                return out + self._cmd_pain(now, command)
             # Only the goodbye is left: nothing to move to, pause or skip.
             if name in ("next", "done", "skip", "stop"):
                 return out + [Hush()] + self._end_block(now)
@@ -413,8 +424,100 @@ class Session:
         if self.paused_since is None:
             self.paused_since = now
         out: list[Output] = [Hush(), Event("pain_reported", self._where())]
-        out.append(Say("Stop this exercise now. " + " ".join(self.plan.routine.safety)))
-        return out + self._ask(questions.pain_question(self.block.exercise is not None), now)
+        # The words fit the moment: "stop this exercise" only while one runs, and the routine's
+        # safety lines only around an exercise, not in the welcome or the goodbye.
+        safety = " ".join(self.plan.routine.safety)
+        if self.ending or self.block.exercise is None:
+            out.append(Say("I've stopped the clock."))
+        elif self.block.set_key is not None:
+            out.append(Say("Stop this exercise now. " + safety))
+        else:
+            out.append(Say("I've stopped the clock. " + safety))
+        return out + self._ask(questions.pain_score_question(), now)
+
+    # -- the pain-monitoring model (voicecoach.core.pain_rules) ---------------------------
+
+    def _announce_decision(self) -> list[Output]:
+        """The last sessions' decision: recorded, and said when the targets step down."""
+        v = self.options.decision
+        if v is None:
+            return []
+        out: list[Output] = [Event("decision", {"kind": v.action, "reason": v.reason})]
+        if v.action == pain_rules.STEP_DOWN:
+            out.append(Say(v.reason))
+        return out
+
+    def _scored(self, q: Question, said: list[Output], score: int | None, now: float,
+                timed_out: bool) -> list[Output]:
+        """A pain score (or none) given to a check-in or after "pain": record it, then act on it."""
+        note = "unanswered" if timed_out else ("skipped" if score is None else "")
+        if q.kind == "pain_score":
+            return self._pain_scored(said, score, note, now)
+        data: dict[str, Any] = {"when": "before" if q.kind == "checkin_before" else "after", "score": score}
+        if note:
+            data["note"] = note
+        out: list[Output] = [self._tallied("pain_score", data), *said]
+        if q.kind == "checkin_before":
+            out += self._before_verdict(score)
+        return self._close_question(now, out)
+
+    def _before_verdict(self, score: int | None) -> list[Output]:
+        v = pain_rules.before_session(score, self.options.pain_limits)
+        if v.action == pain_rules.STOP_TODAY:
+            self.questions.waiting.insert(0, questions.stop_today_question())
+            return [Event("decision", {"kind": v.action, "reason": v.reason}),
+                    Say("I'm sorry it hurts. With pain that strong it is better not to train today. Rest, and "
+                        "if the pain stays, see a physiotherapist or doctor.")]
+        if v.action == pain_rules.REDUCED:
+            return self._go_easy(v, f"Your knee pain is above {self.options.pain_limits.caution} today, so we'll go "
+                                    "easy:")
+        return []
+
+    def _go_easy(self, v: Verdict, opening: str) -> list[Output]:
+        """A day with pain above the caution level: the bottom of every range, no step up, and the
+        exercises marked skip_when_sore left out."""
+        from voicecoach.core.progression import reduced_targets
+
+        routine = self.plan.routine
+        self.targets.update(reduced_targets(routine))
+        if self.options.step_up:
+            self.options.step_up = {}
+        self.questions.waiting = [w for w in self.questions.waiting if w.kind != "step_up"]
+        self.sore_skips = {e for e, ex in enumerate(routine.exercises) if ex.skip_when_sore}
+        text = f"{opening} the lowest number of reps and the shortest holds."
+        left_out = [routine.exercises[e].name for e in sorted(self.sore_skips)]
+        if left_out:
+            text += " And we'll leave out " + " and ".join(left_out) + " today."
+        return [Event("decision", {"kind": v.action, "reason": v.reason}), Say(text)]
+
+    def _pain_scored(self, said: list[Output], score: int | None, note: str, now: float) -> list[Output]:
+        """The score after "pain": at or above the caution level the exercise is skipped; below it
+        the user chooses (skip, carry on, stop)."""
+        limits = self.options.pain_limits
+        where = {} if self.ending else self._where()
+        data: dict[str, Any] = {"when": "during", "score": score, **where}
+        if note:
+            data["note"] = note
+        out: list[Output] = [self._tallied("pain_score", data), *said]
+        v = pain_rules.during_session(score, limits)
+        self.questions.open = None
+        if self.ending:
+            if v.action == pain_rules.SKIP:
+                out.append(Say("Rest now, and if the pain stays, see a physiotherapist or doctor."))
+            return self._close_question(now, out)
+        e = self.block.exercise
+        if v.action == pain_rules.SKIP and e is not None:
+            name = self.plan.routine.exercises[e].name
+            why = ("No answer, so" if note == "unanswered" else "All right," if score is None
+                   else f"That's at or above your limit of {limits.caution}, so")
+            out += [Event("decision", {"kind": pain_rules.SKIP_FOR_PAIN, "reason": f"{v.reason} Skipped {name}."}),
+                    Say(f"{why} we'll skip {name} to spare your knee.")]
+            self._unpause_quietly(now)
+            return out + self._skip_exercise(e, now)
+        if v.action == pain_rules.SKIP and score is not None:
+            out.append(Say(f"That's at or above your limit of {limits.caution}. If it doesn't settle, it is "
+                           "better to stop for today."))
+        return out + self._ask(questions.pain_question(e is not None), now)
 
     # -- questions ------------------------------------------------------------------
 
@@ -434,9 +537,10 @@ class Session:
 
     def _answer_timeout(self, q: Question, now: float) -> list[Output]:
         answered = Event("question_answered", {"kind": q.kind, "answer": None, "value": None, "timed_out": True})
-        return [answered, *self._carry_out(q, self.questions.silence(), None, now)]
+        return [answered, *self._carry_out(q, self.questions.silence(), None, now, timed_out=True)]
 
-    def _carry_out(self, q: Question, decision: Decision, value: int | None, now: float) -> list[Output]:
+    def _carry_out(self, q: Question, decision: Decision, value: int | None, now: float,
+                   timed_out: bool = False) -> list[Output]:
         """Do what an answer (or silence) to `q` decided."""
         outcome = decision.outcome
         said: list[Output] = [Say(decision.reply)] if decision.reply else []
@@ -444,6 +548,13 @@ class Session:
             # Pain is always heard: the open question waits its turn again.
             self.questions.set_aside(now)
             return self._cmd_pain(now, Command("pain"))
+        if outcome == questions.END and q.kind == "stop_today":
+            # Not training today: the kind words are the goodbye (no check-in, no "0 of 6 sets").
+            self.questions.open = None
+            self.questions.waiting.clear()
+            self._outcome = "stopped"
+            self._finished = True
+            return [*said, Event("session_end", self._summary_data(now))]
         if outcome == questions.END:
             self.questions.open = None
             return said + self._begin_ending(now, "stopped")
@@ -453,9 +564,11 @@ class Session:
             assert self.block.exercise is not None
             return self._skip_exercise(self.block.exercise, now)
         if outcome in (questions.SCORE, questions.NO_SCORE):
-            when = "before" if q.kind == "checkin_before" else "after"
-            score = value if outcome == questions.SCORE else None
-            return self._close_question(now, [self._tallied("pain_score", {"when": when, "score": score}), *said])
+            return self._scored(q, said, value if outcome == questions.SCORE else None, now, timed_out)
+        if outcome == questions.START_ANYWAY:
+            v = Verdict(pain_rules.START_ANYWAY, "Trained anyway after a pain score at or above the stop level, at the "
+                                        "easiest targets.")
+            return self._close_question(now, self._go_easy(v, "All right. We'll go easy:"))
         if outcome == questions.START_OVER:
             return self._close_question(now, [Event("resume_declined"), *said])
         if outcome == questions.STEP_UP:
@@ -541,6 +654,9 @@ class Session:
 
     def _enter(self, idx: int, t: float) -> list[Output]:
         block = self.plan.blocks[idx]
+        if block.kind == "exercise" and block.exercise in self.sore_skips:
+            self.sore_skips.discard(block.exercise)
+            return self._skip_exercise(block.exercise, t)
         if block.set_key is not None and block.exercise in self.targets:
             ex = self.plan.routine.exercises[block.exercise]
             rng = ex.reps or ex.hold_seconds

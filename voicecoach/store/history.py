@@ -122,6 +122,23 @@ MIGRATIONS.append(
         ],
     )
 )
+MIGRATIONS.append(
+    (
+        3,
+        [
+            # What the pain-monitoring rules decided and why (voicecoach.core.pain_rules): a step up
+            # offered or held, a step down, a day at reduced targets, an exercise skipped for pain.
+            """CREATE TABLE decisions (
+                id INTEGER PRIMARY KEY,
+                session_id INTEGER NOT NULL REFERENCES sessions(id),
+                kind TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                at REAL NOT NULL
+            )""",
+            "CREATE INDEX decisions_by_session ON decisions (session_id)",
+        ],
+    )
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -492,6 +509,13 @@ class History:
             (session_id, when, score, float(at), note),
         )
 
+    def record_decision(self, session_id: int, *, kind: str, reason: str, at: float) -> None:
+        """Record what the pain rules decided (`kind`, e.g. "step_down") and why, in words."""
+        self._write(
+            "INSERT INTO decisions (session_id, kind, reason, at) VALUES (?, ?, ?, ?)",
+            (session_id, str(kind), str(reason), float(at)),
+        )
+
     def end_session(self, session_id: int, *, outcome: str, ended_at: float) -> None:
         """Record how a session ended.  The first end recorded wins, so a clean-up path that
         runs after a normal finish cannot turn it into "interrupted"."""
@@ -535,7 +559,7 @@ class History:
     def incidents(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest spells when sessions were kept in the journal, newest first: kind,
         reason, at (when it began), saved_at, records (how many were saved late), session_id."""
-        if not self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'incidents'"):
+        if not self._has_table("incidents"):
             return []  # a file from before incidents were kept, read without upgrading it
         rows = self._read("SELECT * FROM incidents ORDER BY at DESC, id DESC LIMIT ?", (int(limit),))
         return [dict(r) for r in rows]
@@ -559,6 +583,8 @@ class History:
                     ORDER BY at DESC, id DESC LIMIT 1) AS pain_after,
                 (SELECT COUNT(*) FROM pains WHERE session_id = s.id AND phase = 'during')
                     AS pain_stops,
+                (SELECT MAX(score) FROM pains WHERE session_id = s.id AND phase = 'during')
+                    AS pain_worst_during,
                 (SELECT MAX(t) FROM (
                     SELECT MAX(finished_at) AS t FROM sets WHERE session_id = s.id
                     UNION ALL SELECT MAX(at) FROM skips WHERE session_id = s.id
@@ -575,12 +601,12 @@ class History:
         """The newest `limit` sessions, newest first, each a dict of its totals:
         id, routine, title, started_at, ended_at, outcome ("interrupted" when no end was
         recorded), ended_cleanly, duration_seconds, sets_done, planned_sets, skipped,
-        paused_seconds, pain_before, pain_after, pain_stops, resumed_from."""
+        paused_seconds, pain_before, pain_after, pain_stops, pain_worst_during, resumed_from."""
         return self._summaries(limit=max(0, int(limit)))
 
     def session(self, session_id: int) -> dict[str, Any]:
         """One session with everything recorded in it: the `recent` fields plus lists
-        "sets", "skips", "pauses" and "pains", each in time order.  KeyError if unknown."""
+        "sets", "skips", "pauses", "pains" and "decisions", each in time order.  KeyError if unknown."""
         found = self._summaries("WHERE s.id = ?", (session_id,))
         if not found:
             raise KeyError(session_id)
@@ -614,7 +640,34 @@ class History:
                 "SELECT * FROM pains WHERE session_id = ? ORDER BY at, id", (session_id,)
             )
         ]
+        result["decisions"] = self._decisions(session_id)
         return result
+
+    def _decisions(self, session_id: int) -> list[dict[str, Any]]:
+        if not self._has_table("decisions"):
+            return []  # a file from before decisions were kept, read without upgrading it
+        return [
+            {"kind": r["kind"], "reason": r["reason"], "at": r["at"]}
+            for r in self._read("SELECT * FROM decisions WHERE session_id = ? ORDER BY at, id", (session_id,))
+        ]
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)))
+
+    def pain_workouts(self, routine: str, n: int = 3) -> list[dict[str, Any]]:
+        """The pain scores of the last `n` workouts of `routine` (a session and the sessions
+        that resumed it), newest first: before (the first session's), after (the last one's)
+        and worst_during (the highest score given after "pain"), each None when not given.
+        Ask before `start_session` of the new session."""
+        out = []
+        for chain in self._chains(routine)[: max(0, int(n))]:
+            during = [s["pain_worst_during"] for s in chain if s["pain_worst_during"] is not None]
+            out.append({
+                "before": next((s["pain_before"] for s in chain if s["pain_before"] is not None), None),
+                "after": next((s["pain_after"] for s in reversed(chain) if s["pain_after"] is not None), None),
+                "worst_during": max(during) if during else None,
+            })
+        return out
 
     def export_json(self) -> list[dict[str, Any]]:
         """Every session with everything in it (as `session()`), oldest first, ready for
@@ -865,6 +918,12 @@ def _replay(conn: sqlite3.Connection, ops: Sequence[Op], saved_at: float) -> dic
                     continue
                 conn.execute("INSERT INTO pains (session_id, phase, score, at, note) VALUES (?, ?, ?, ?, ?)",
                              (*key, op.get("score"), op.get("note", "")))
+            elif kind == "decision":
+                key = (sid, op["kind"], float(op["at"]))
+                if exists("SELECT 1 FROM decisions WHERE session_id = ? AND kind = ? AND at = ?", key):
+                    continue
+                conn.execute("INSERT INTO decisions (session_id, kind, reason, at) VALUES (?, ?, ?, ?)",
+                             (sid, key[1], str(op.get("reason", "")), key[2]))
             elif kind == "end":
                 cur = conn.execute(
                     "UPDATE sessions SET outcome = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL",
@@ -912,6 +971,7 @@ def _summary(row: sqlite3.Row) -> dict[str, Any]:
         "pain_before": row["pain_before"],
         "pain_after": row["pain_after"],
         "pain_stops": row["pain_stops"],
+        "pain_worst_during": row["pain_worst_during"],
         "resumed_from": row["resumed_from"],
     }
 
@@ -1021,6 +1081,9 @@ class NullHistory:
     def record_pain(self, session_id: int, **fields: Any) -> None:
         """Record nothing."""
 
+    def record_decision(self, session_id: int, **fields: Any) -> None:
+        """Record nothing."""
+
     def end_session(self, session_id: int, **fields: Any) -> None:
         """Record nothing."""
 
@@ -1051,6 +1114,10 @@ class NullHistory:
     ) -> bool:
         """No streak without a record."""
         return False
+
+    def pain_workouts(self, routine: str, n: int = 3) -> list[dict[str, Any]]:
+        """No workouts."""
+        return []
 
     def export_json(self) -> list[dict[str, Any]]:
         """Nothing to export."""
@@ -1180,6 +1247,10 @@ class DurableHistory:
             raise ValueError(f"when must be one of {PAIN_WHEN}, not {fields.get('when')!r}")
         self._write({"op": "pain", "session": self._token(session_id), **fields})
 
+    def record_decision(self, session_id: int, **fields: Any) -> None:
+        """As History.record_decision."""
+        self._write({"op": "decision", "session": self._token(session_id), **fields})
+
     def end_session(self, session_id: int, **fields: Any) -> None:
         """As History.end_session (the first end recorded wins)."""
         if fields.get("outcome") not in OUTCOMES:
@@ -1224,7 +1295,7 @@ class DurableHistory:
             return
         sid = self._ids[token]
         method = {"set": db.record_set, "skip": db.record_skip, "pause": db.record_pause,
-                  "pain": db.record_pain, "end": db.end_session}[kind]
+                  "pain": db.record_pain, "decision": db.record_decision, "end": db.end_session}[kind]
         method(sid, **fields)
 
     def _to_journal(self, ops: list[Op]) -> None:
@@ -1311,6 +1382,10 @@ class DurableHistory:
     def export_json(self) -> list[dict[str, Any]]:
         """As History.export_json."""
         return self._read("export_json", [])
+
+    def pain_workouts(self, routine: str, n: int = 3) -> list[dict[str, Any]]:
+        """As History.pain_workouts."""
+        return self._read("pain_workouts", [], routine, n)
 
     def close(self) -> None:
         """Try the database once more, then close; a journal still waiting is left for the

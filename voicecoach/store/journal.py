@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 Op = dict[str, Any]
-"""One record: {"op": "start" | "set" | "skip" | "pause" | "pain" | "end" | "fault",
+"""One record: {"op": "start" | "set" | "skip" | "pause" | "pain" | "decision" | "end" | "fault",
 "session": token, ...the fields of that write}."""
 
 SUFFIX = ".jsonl"
