@@ -127,3 +127,11 @@ def test_help_names_every_command_in_the_table_pain_included():
         if spec.in_help:
             assert spec.phrases[0] in said
     assert "pain" in said
+
+
+def test_pause_then_resume_while_getting_into_position_carries_the_countdown_on():
+    d = Driver()
+    d.until_block("ready", 0)
+    d.say("pause")
+    d.say("resume")
+    assert d.texts()[-1] == "Carrying on." and d.session.block.kind == "ready"

@@ -349,9 +349,10 @@ class Plan:
         tl.say(_sentence(label, f"Hold as long as you can. Your goal is {goal} seconds", "Get set."))
         tl.say("Hold.")
         start = tl.t
-        for elapsed, text in sorted(_max_effort_ticks(goal).items()):
+        ticks = _max_effort_ticks(goal)
+        for elapsed, text in sorted(ticks.items()):
             tl.at(start + elapsed, text, TICK, count=elapsed)
-        tl.t = start + goal + speech_seconds(f"{goal} seconds. That's your goal. And release.", self.settings) + 0.5
+        tl.t = start + goal + speech_seconds(ticks[goal], self.settings) + 0.5
         return Block("hold", tuple(tl.cues), round(tl.t, 3), e, set_no, side_i, goal)
 
     def _ready(self, e: int, ex: Exercise) -> Block:

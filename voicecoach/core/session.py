@@ -95,6 +95,7 @@ class Session:
         self.last_count: int | None = None
         self.counts_fired = 0
         self.parts_cut = False  # a part of this set was ended early ("done" during a part)
+        self.waiting_for_go = False  # "no" to "say go when you're ready": "go" starts the set
         self.ending = False
         self.resume_target: int | None = None
         self.gain_db = 0.0
@@ -251,7 +252,7 @@ class Session:
             return out + [Say("We're at the end of the session.")]
         if self.paused_since is not None and not works_while_paused(name):
             out += self._unpause(now)
-            if name in ("resume", "yes") and self.block.kind != "ready":
+            if name in ("resume", "yes") and not self.waiting_for_go:
                 return out + [Say("Carrying on.")]
         if is_answer(name) and not (name in ("yes", "no") and self.block.kind == "ready"):
             if name == "number":
@@ -403,6 +404,7 @@ class Session:
     def _cmd_no(self, now: float, _c: Command) -> list[Output]:
         # Only reached in the get-ready countdown: not ready yet, so the countdown waits for "go".
         self.paused_since = now
+        self.waiting_for_go = True
         return [Hush(), Event("paused"), Say("Take your time. Say go when you're ready.")]
 
     def _cmd_louder(self, now: float, _c: Command) -> list[Output]:
@@ -674,6 +676,7 @@ class Session:
         self.counts_fired = 0
         self.last_count = None
         self.parts_cut = False
+        self.waiting_for_go = False
         self.scale = self.tempo if block.kind == "reps" else 1.0
         return [self._block_event()]
 
