@@ -77,8 +77,6 @@ def test_no_import_cycles_between_modules():
     modules = _modules()
     known = set(modules)
     graph = {m: _imports(p, known) - {m} for m, p in modules.items()}
-    # The config names the engines and the brief modes it accepts; those modules read the config
-    # only through functions the caller passes it to, so the only edges back are lazy and listed.
     cycles = []
     state: dict[str, int] = {}
 

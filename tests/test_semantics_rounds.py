@@ -98,9 +98,10 @@ def test_the_history_earns_a_round_and_the_round_stays(tmp_path):
         full_session(store, routine, 1000.0, rounds=2, target=30)
         full_session(store, routine, 5000.0, rounds=2, target=30)
         targets = current_targets(store, routine)
-        assert next_session_plan(store, routine, PainLimits(), targets).rounds == {0: 3, 1: 3, 2: 3, 3: 3}
+        rounds = next_session_plan(store, routine, PainLimits(), targets).rounds
+        assert rounds == {0: 3, 1: 3, 2: 3, 3: 3}
         # The step taken: three rounds, back at the bottom of the reps.
-        d = Driver(str(BAND), SessionOptions(step_up_rounds=next_session_plan(store, routine, PainLimits(), targets).rounds))
+        d = Driver(str(BAND), SessionOptions(step_up_rounds=rounds))
         recorder = HistoryRecorder(store, routine, len(d.plan.set_keys()), None, wait_for_resume_answer=False,
                                    targets={e: 30 for e in range(4)}, wait_for_step_up_answer=True)
         d.say("yes")

@@ -9,7 +9,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from voicecoach.app.history_report import pain_svg
+from voicecoach.app.history_charts import pain_svg
 from voicecoach.core import pain_rules
 
 STYLE = """
