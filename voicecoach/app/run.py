@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from voicecoach.app.runner import EventLog, InputRecovery, Record, Runner, Writer
 from voicecoach.app.settings import SessionSettings
@@ -30,6 +30,9 @@ from voicecoach.core.routine import Routine, find_routine
 from voicecoach.core.session import Session, SessionOptions
 from voicecoach.voice.base import Listener, Speaker
 from voicecoach.voice.gate import Gate
+
+if TYPE_CHECKING:  # the store is opened (and imported) only when a session records
+    from voicecoach.store.history import HistoryStore
 
 # How long a write to the history waits for another program holding the file's lock before
 # the record goes to the journal instead.  Other writers are voicecoach's own and hold it for
@@ -236,7 +239,7 @@ def say_and_wait(speaker: Speaker, text: str, limit: float = 20.0) -> None:
 class HistoryRecorder:
     """A runner sink that writes what matters to the history store, as it happens."""
 
-    def __init__(self, store: Any, routine: Routine, planned_sets: int, resume_from: int | None,
+    def __init__(self, store: HistoryStore, routine: Routine, planned_sets: int, resume_from: int | None,
                  wait_for_resume_answer: bool, targets: dict[int, int] | None = None,
                  wait_for_step_up_answer: bool = False):
         self.store = store
@@ -353,19 +356,19 @@ class HistoryRecorder:
             self.ended = True
 
 
-def _sets_of_recent(store: Any, routine: Routine) -> Iterator[list[dict[str, Any]]]:
+def _sets_of_recent(store: HistoryStore, routine: Routine) -> Iterator[list[dict[str, Any]]]:
     """The sets of the routine's recent sessions that did any, newest first."""
     return (store.session(summary["id"]).get("sets", []) for summary in store.recent(50)
             if summary["routine"] == routine.name and summary["sets_done"])
 
 
-def current_targets(store: Any, routine: Routine) -> dict[str, int]:
+def current_targets(store: HistoryStore, routine: Routine) -> dict[str, int]:
     """Each exercise's current target, by exercise name, from the history (the rule is
     `progression.current_targets`)."""
     return progression.current_targets(routine, _sets_of_recent(store, routine))
 
 
-def current_rounds(store: Any, routine: Routine) -> dict[int, int]:
+def current_rounds(store: HistoryStore, routine: Routine) -> dict[int, int]:
     """Each exercise's rounds, by exercise index, from the history (`progression.current_rounds`)."""
     by_name = progression.current_rounds(routine, _sets_of_recent(store, routine))
     return {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
@@ -384,7 +387,7 @@ class NextSession(NamedTuple):
 
 
 def next_session_plan(
-    store: Any, routine: Routine, limits: pain_rules.PainLimits, targets: dict[str, int] | None = None,
+    store: HistoryStore, routine: Routine, limits: pain_rules.PainLimits, targets: dict[str, int] | None = None,
 ) -> NextSession:
     """What the routine's last workouts decide for this session (the rules are
     `pain_rules.next_session`, `progression.step_up` and `progression.step_up_rounds`).  A step
@@ -429,7 +432,7 @@ def _close_voice(voice: Voice) -> None:
                 close()
 
 
-def _end_if_unfinished(store: Any, recorder: HistoryRecorder) -> None:
+def _end_if_unfinished(store: HistoryStore, recorder: HistoryRecorder) -> None:
     """A session stopped without its `session_end` record is ended as interrupted."""
     if recorder.session_id is not None and not recorder.ended:
         store.end_session(recorder.session_id, outcome="interrupted", ended_at=time.time())

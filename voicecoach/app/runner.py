@@ -387,14 +387,13 @@ class Runner:
             lost.close()
         session = self.session
         paused = False
-        if (not session.finished and not session.ending and session.question is None
-                and session.paused_since is None):
+        if session.can_pause:
             # The same pause as the command (recorded, so the history counts it), but
             # with our own words instead of "Say resume".
             outputs = session.handle(Command("pause"), now)
             self._emit([o for o in outputs if not (isinstance(o, Say) and o.due is None)],
                        skip_command_event=True)
-            paused = session.paused_since is not None
+            paused = session.waiting_for_resume
         if self._typed is None and self.recovery.typed is not None:
             self._start_typed()
         text = MICROPHONE_LOST
@@ -470,7 +469,7 @@ class Runner:
         self._record({"type": "microphone_back"})
         text = MICROPHONE_BACK
         session = self.session
-        if session.paused_since is not None and session.question is None and not session.finished:
+        if session.waiting_for_resume:
             text += " Say resume when you're ready."
         self._emit([Say(text)])
 

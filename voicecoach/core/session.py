@@ -158,6 +158,16 @@ class Session:
         return self._finished
 
     @property
+    def can_pause(self) -> bool:
+        """Whether "pause" would stop the clock now: running, no question open, not ending."""
+        return not self._finished and not self.ending and self.question is None and self.paused_since is None
+
+    @property
+    def waiting_for_resume(self) -> bool:
+        """Paused (by "pause", not by a question) until "resume"."""
+        return self.paused_since is not None and self.question is None and not self._finished
+
+    @property
     def outcome(self) -> str | None:
         """How it ended (finished, stopped, interrupted), or how it is ending; None before that."""
         return self._outcome
