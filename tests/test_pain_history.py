@@ -37,11 +37,13 @@ def session(store: History, before: int | None, after: int | None, *, anyway: bo
     targets.update(lowered)
     d = Driver(options=SessionOptions(checkins=True, step_up=offer, decision=verdict, pain_limits=LIMITS))
     d.session.targets.update(raised_targets(ROUTINE, targets))
-    if offer:
-        d.say("yes")
     d.say("number", before) if before is not None else d.say("skip")
     if anyway:
         d.say("start_anyway")
+    if d.session.question is not None and d.session.question.kind == "step_up":
+        # Asked after the pain check-in, and only when the pain allows it.
+        assert offer
+        d.say("yes")
     if during is not None:
         d.until_block("hold", 1)
         d.say("pain")
@@ -120,11 +122,11 @@ def test_after_an_easy_day_for_pain_the_targets_step_down_one_step_not_to_the_bo
     assert offer == {} and lowered == {0: 4, 1: 25}
 
 
-def test_a_step_up_accepted_before_the_pain_score_is_withdrawn_on_an_easy_day(store):
+def test_an_easy_day_is_not_offered_the_step_up_and_keeps_the_targets_it_had(store):
     for _ in range(4):
         session(store, 1, 1)  # steps up to Lifts 4, Wall press 25 in the third
-    d = session(store, 6, 6)  # the step up to 5 and 30 is offered and accepted, then the pain says no
-    assert d.events("step_up") and any("Shall we step up" in t for t in d.texts())
+    d = session(store, 6, 6)  # a step up to 5 and 30 was earned, but the pain comes first
+    assert not d.events("step_up") and not any("Shall we step up" in t for t in d.texts())
     assert plan(store)[3] == {0: 3, 1: 20}, "one step down from 4 and 25, not from 5 and 30"
 
 
@@ -210,3 +212,21 @@ def test_a_decision_kept_in_the_journal_reaches_the_database_once(tmp_path: Path
         h.replay(ops)  # again: nothing doubled
         [recorded] = h.export_json()
         assert [(x["kind"], x["reason"]) for x in recorded["decisions"]] == [("step_down", "Pain rose.")]
+
+
+def test_a_stop_today_before_the_step_up_offer_is_still_recorded(store):
+    """The pain check-in comes before the step-up offer; a 10 ends the session there, and the
+    score and the decision are stored although the offer was never answered."""
+    d = Driver(options=SessionOptions(checkins=True, step_up={0: 4}, pain_limits=LIMITS))
+    d.say("number", 10)
+    d.say("stop")
+    d.run_out()
+    recorder = HistoryRecorder(store, ROUTINE, len(d.plan.set_keys()), None, False,
+                               wait_for_step_up_answer=True)
+    for _, out in d.log:
+        if isinstance(out, Event):
+            recorder({"type": out.type, **out.data})
+    newest = store.session(store.recent(1)[0]["id"])
+    assert [(p["when"], p["score"]) for p in newest["pains"]] == [("before", 10)]
+    assert pain_rules.STOP_TODAY in [x["kind"] for x in newest["decisions"]]
+    assert newest["outcome"] == "stopped" and not d.events("step_up")

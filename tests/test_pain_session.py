@@ -91,12 +91,21 @@ def test_a_5_before_the_session_keeps_the_targets():
 
 def test_a_reduced_day_withdraws_the_step_up_offer():
     d = Driver(options=SessionOptions(checkins=True, step_up={0: 5}))
-    # The step-up offer is asked first; pain before the session then says otherwise.
+    # The pain check-in is asked first; a score above the caution level means no step up today.
+    assert kind(d) == "checkin_before"
+    d.say("number", 6)
+    assert d.session.question is None or kind(d) != "step_up"
+    d.run_out()
+    assert targets(d)["Lifts"] == 3 and not any("Shall we step up" in t for t in d.texts())
+
+
+def test_a_calm_day_is_offered_the_step_up_after_the_pain_check_in():
+    d = Driver(options=SessionOptions(checkins=True, step_up={0: 5}))
+    d.say("number", 2)
     assert kind(d) == "step_up"
     d.say("yes")
-    d.say("number", 6)
     d.run_out()
-    assert targets(d)["Lifts"] == 3
+    assert targets(d)["Lifts"] == 5
 
 
 def test_routine_limits_change_what_a_score_means():

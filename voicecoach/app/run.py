@@ -258,7 +258,7 @@ class HistoryRecorder:
         self.started: float | None = None
         self.pause_started: float | None = None
         self.ended = False  # its session_end record was written
-        # Decisions made before the session is stored (while the resume offer waits), with their time.
+        # Records made before the session is stored (while an opening question waits), with their time.
         self.held: list[tuple[Record, float]] = []
         # A "pain" whose score is not in yet: (exercise, time); stored unscored if the session ends first.
         self.pain_pending: tuple[str, float] | None = None
@@ -271,9 +271,9 @@ class HistoryRecorder:
                 self.routine.name, self.routine.title, self.started or time.time(),
                 resumed_from=self.resume_from if self.waiting is False and self.resume_from else None,
                 planned_sets=self.planned)
-            for record, at in self.held:
-                self.store.record_decision(self.session_id, kind=record["kind"], reason=record["reason"], at=at)
-            self.held.clear()
+            held, self.held = self.held, []
+            for record, at in held:
+                self._write(self.session_id, record, at)
         return self.session_id
 
     def __call__(self, record: Record) -> None:
@@ -307,17 +307,25 @@ class HistoryRecorder:
         if kind == "decision" and record["kind"] in (pain_rules.REDUCED, pain_rules.START_ANYWAY):
             # The pain before the session withdrew a step up accepted a moment before.
             self.eased, self.targets = True, dict(self.unstepped)
-        if kind == "decision" and (self.waiting or self.step_up_pending) and self.session_id is None:
-            self.held.append((record, now))
-            return
-        if kind == "session_end" and (self.waiting or self.step_up_pending):
-            # Ended (Ctrl-C, SIGTERM) while asking whether to continue: nothing was done, and
-            # an empty session here would hide the interrupted one from the next offer.
-            return
         if kind not in ("set_finished", "exercise_skipped", "paused", "resumed", "pain_score", "decision",
                         "pain_reported", "session_end"):
             return
-        sid = self._ensure()
+        if self.session_id is None and (self.waiting or self.step_up_pending):
+            if kind == "session_end" and not any(r["type"] == "pain_score" for r, _ in self.held):
+                # Ended (Ctrl-C, SIGTERM) while asking whether to continue: nothing was done (nor
+                # said about the knee), and an empty session here would hide the interrupted one
+                # from the next offer.
+                return
+            if kind != "session_end":
+                # A pain score or a decision before the opening questions are answered: stored
+                # once the session's row is made (its planned sets depend on those answers).
+                self.held.append((record, now))
+                return
+        self._write(self._ensure(), record, now)
+
+    def _write(self, sid: int, record: Record, now: float) -> None:
+        """Store one record of session `sid` that happened at `now` (unix seconds)."""
+        kind = record["type"]
         if kind == "set_finished":
             target = record["target"]
             planned = self.targets.get(record["exercise_index"])

@@ -289,7 +289,7 @@ class Plan:
         tl.say(*r.intro)
         tl.say(*equipment_sentences(r.all_equipment(), "You will need"))
         if any(ex.optional_equipment for ex in r.exercises):
-            tl.say("Some exercises can use more. I'll name it with them.")
+            tl.say("Some exercises can use other things too. I'll name them with those exercises.")
         tl.say("A word on safety.", *r.safety)
         minutes = max(1, round(rest_of_plan / 60))
         count = len(r.exercises)

@@ -128,10 +128,11 @@ class Session:
             label = self.plan.set_label(ex, s, side)
             where = f"{ex.name}, {label[0].lower()}{label[1:]}" if label else ex.name
             self.questions.queue(questions.resume_offer(where))
-        if self.options.step_up or self.options.step_up_rounds:
-            self.questions.queue(questions.step_up_offer())
+        # Pain first: a score above the caution level withdraws the step up before it is offered.
         if self.options.checkins:
             self.questions.queue(questions.checkin("before"))
+        if self.options.step_up or self.options.step_up_rounds:
+            self.questions.queue(questions.step_up_offer())
         first = self.questions.close()
         if first is not None:
             self.paused_since = now
@@ -492,8 +493,7 @@ class Session:
 
         routine = self.plan.routine
         self.targets.update(reduced_targets(routine))
-        if self.options.step_up:
-            self.options.step_up = {}
+        self.options.step_up, self.options.step_up_rounds = {}, {}
         self.questions.waiting = [w for w in self.questions.waiting if w.kind != "step_up"]
         self.sore_skips = {e for e, ex in enumerate(routine.exercises) if ex.skip_when_sore}
         text = f"{opening} the lowest number of reps and the shortest holds."
