@@ -66,7 +66,11 @@ def test_resume_lands_on_the_first_unfinished_set_after_any_interruption(tmp_pat
         killed = max(s["id"] for s in sessions(tmp_path))
         done = stored_keys(tmp_path, killed)
         logged = [set_key(r) for r in first.of_type("set_finished")]
-        if sig == signal.SIGKILL:
+        if code == 0 and (kind, n) == KILL_POINTS[-1]:
+            # After the last set only the goodbye is left, a few milliseconds at this time scale:
+            # the session may end before the signal lands, and then it must have ended whole.
+            assert done == TINY_SETS and sessions(tmp_path)[-1]["outcome"] == "finished"
+        elif sig == signal.SIGKILL:
             assert code == -signal.SIGKILL
             # The history may be one set ahead of the log (killed between the two writes).
             assert done[:len(logged)] == logged and len(done) - len(logged) <= 1
