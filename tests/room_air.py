@@ -3,7 +3,8 @@
 (the "air" sink, whose monitor is the "mic" source) each through its own echo path,
 plus the microphone's hiss.
 
-    python tests/room_air.py '<json: {"coach": {...EchoPath}, "user": {...}, "noise_dbfs": -66}>'
+    python tests/room_air.py '<json: {"coach": {...EchoPath}, "user": {...}, "noise_dbfs": -66,
+                                      "drift_ppm": 0}>'
 
 Run by `AudioRoom.start()` with PULSE_SERVER pointing at the room's daemon.  The two
 sinks' monitors are read with pacat in 20 ms blocks (both are clocked by the same
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from room_paths import RATE, RIG_LATENCY_S, EchoPath, StreamingPath  # noqa: E402
+from room_paths import RATE, RIG_LATENCY_S, ClockDrift, EchoPath, StreamingPath  # noqa: E402
 
 BLOCK = 320  # 20 ms
 RECORD_MS = 10
@@ -92,6 +93,7 @@ def main() -> int:
     spec = json.loads(sys.argv[1])
     coach = StreamingPath(EchoPath(**spec["coach"]).impulse_response(skip_s=RIG_LATENCY_S), BLOCK)
     user = StreamingPath(EchoPath(**spec["user"]).impulse_response(skip_s=RIG_LATENCY_S), BLOCK)
+    drift = ClockDrift(spec["drift_ppm"]) if spec.get("drift_ppm") else None
     noise = 32768 * 10 ** (spec["noise_dbfs"] / 20)
     rng = np.random.default_rng(3)
     speaker = record("room.monitor", "room-air-coach")
@@ -104,7 +106,8 @@ def main() -> int:
             b = mouth.stdout.read(BLOCK * 2)
             if len(a) < BLOCK * 2 or len(b) < BLOCK * 2:
                 return 0
-            x = coach.process(np.frombuffer(a, "<i2").astype(np.float32))
+            played = np.frombuffer(a, "<i2").astype(np.float32)
+            x = coach.process(drift.process(played) if drift else played)
             x += user.process(np.frombuffer(b, "<i2").astype(np.float32))
             x += rng.standard_normal(BLOCK).astype(np.float32) * noise
             mic.write(np.clip(np.round(x), -32768, 32767).astype(np.int16))

@@ -104,3 +104,24 @@ class StreamingPath:
         y = np.fft.irfft(np.fft.rfft(self._history, self.size) * self._h, self.size)
         # Circular convolution is exact past the first taps-1 samples.
         return y[len(self._history) - len(x):len(self._history)]
+
+
+class ClockDrift:
+    """A speaker whose clock runs `ppm` millionths slower than the microphone's: each
+    second, what it plays reaches the microphone `ppm` microseconds later than the
+    second before (a separate condition: the room itself has one clock)."""
+
+    def __init__(self, ppm: float) -> None:
+        self.step = 1.0 - ppm * 1e-6
+        self._pos = 0.0  # read position in the input, relative to `_buf[0]`
+        self._buf = np.zeros(0, np.float32)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """As many output samples as input samples, read at the speaker's rate."""
+        self._buf = np.concatenate([self._buf, x.astype(np.float32)])
+        where = self._pos + np.arange(len(x)) * self.step
+        out = np.interp(where, np.arange(len(self._buf)), self._buf).astype(np.float32)
+        self._pos += len(x) * self.step
+        drop = max(0, int(self._pos) - 1)
+        self._buf, self._pos = self._buf[drop:], self._pos - drop
+        return out
