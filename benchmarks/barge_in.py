@@ -258,12 +258,24 @@ def main() -> int:
                         help="which share of voices and speakers says the commands (tune settings on 'tune')")
     parser.add_argument("--drift-ppm", type=float, default=0.0,
                         help="the condition of a speaker and a microphone on separate clocks")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="try another value of a setting of voicecoach/voice/barge_in.py (on --split tune)")
     parser.add_argument("--voices", type=int, default=5, help="espeak-ng voices per command")
     parser.add_argument("--real", type=int, default=10, help="real recordings per command, when present")
     parser.add_argument("--gap", type=float, default=0.6)
     parser.add_argument("--skip-self", action="store_true")
     parser.add_argument("--skip-commands", action="store_true")
     args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="  %(relativeCreated)7.0f ms %(message)s")
+    logging.getLogger("voicecoach.voice.barge_in").setLevel(logging.INFO)  # barge-in on and off
+    import voicecoach.voice.barge_in as settings
+
+    for item in args.set:
+        name, value = item.split("=", 1)
+        setattr(settings, name, type(getattr(settings, name))(value))
+        print(f"setting {name} = {value}")
     if args.quick:
         args.voices, args.real, args.limit = min(args.voices, 2), min(args.real, 3), args.limit or 8
 
@@ -319,6 +331,8 @@ def main() -> int:
                 result["self_triggers"] = len(heard)
                 result["seconds_played"] = round(seconds, 1)
                 result["erle_db"] = round(float(10 * np.log10(echo / max(left, 1.0))), 1) if echo > 0 else None
+                print(f"speaker underruns {rig.barge_in.played.underruns}, re-alignments on the echo "
+                      f"{rig.barge_in.shifts}, re-synchronisations {rig.barge_in.jumps}")
                 print(f"fed {rig.listener.chunks_fed} chunks ({rig.listener.chunks_over_speech} over the coach), "
                       f"gated {rig.listener.chunks_gated}; dropped as echo: {len(rig.listener.dropped_as_echo)}")
             if result["erle_db"] is None and rig.barge_in.erle_db() is not None:

@@ -49,8 +49,10 @@ class PlayedAudio:
         self.underruns = 0
         """Underruns found in the player's timestamps (and filled with silence)."""
 
-    def push(self, block: np.ndarray, rate: int, start: float) -> None:
-        """One block as played (int16 mono at `rate`), its first sample sounding at `start`."""
+    def push(self, block: np.ndarray, rate: int, start: float, underrun: bool = True) -> None:
+        """One block as played (int16 mono at `rate`), its first sample sounding at `start`;
+        `underrun`: the device may have run dry before it (False when it reported it did not:
+        on a loaded machine a late callback's timestamp alone can look like a gap)."""
         if self._resampler is None or rate != self._in_rate:
             self._resampler, self._in_rate = Resampler(rate, RATE), rate
             self._in_index = 0
@@ -66,7 +68,7 @@ class PlayedAudio:
             gap = 0 if self._offset is None else int(round((offset - self._offset) * RATE))
             if self._offset is None or gap < -0.05 * RATE or gap > len(self._buf) // 4:
                 self._offset = offset  # the first block, or the stream started anew
-            elif gap > UNDERRUN_S * RATE:
+            elif underrun and gap > UNDERRUN_S * RATE:
                 # The speaker ran dry: it sounded `gap` samples of silence before this block.
                 samples = np.concatenate([np.zeros(gap, np.int16), samples])
                 self._silence += gap
