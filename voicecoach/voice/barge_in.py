@@ -77,14 +77,19 @@ READY_ERLE_DB = 12.0
 """Barge-in starts once the canceller removes this much of the coach's voice (over the last
 `ERLE_WINDOW_S` of it), and stops again when it has removed less than `READY_ERLE_DB - 5`
 for `LOW_FOR_S` of the coach's speech: a path that changed leaves the listener
-half-duplex until the filter has learnt it again.  A user talking over the coach also
-lowers the figure (their voice is not removed), for as long as the command lasts: that
-must not close the ears it is talking to, hence the wait."""
+half-duplex until the filter has learnt it again.  Going off keeps what the filter
+learnt and the reference's alignment (re-checked on the signals every `RECHECK_S`):
+a dip is mostly the echo having moved, and the re-aligned filter is right again
+within seconds, where learning the room from nothing took 10-15 s of the coach's voice.
+A user talking over the coach also lowers the figure (their voice is not removed), for
+as long as the command lasts: that must not close the ears it is talking to, hence the
+wait."""
 ERLE_WINDOW_S = 2.0
 LOW_FOR_S = 4.0
 RELEARN_AFTER_S = 20.0
 """A canceller that has not reached `READY_ERLE_DB` after this much of the coach's voice
-starts again from measuring the delay (it may have been measured wrong)."""
+(since it started, or went off) starts again from measuring the delay (it may have been
+measured wrong)."""
 GATE_DB = -12.0
 """While the coach's echo is there, a 10 ms frame of the residual is passed on only if it
 holds at least this much of the energy the filter attributes to the echo: what the
@@ -179,8 +184,13 @@ class BargeIn:
         if not self._ready and erle >= READY_ERLE_DB:
             log.info("echo canceller removes %.0f dB of the coach's voice: barge-in on", erle)
             self._ready = True
-        elif self._low_seconds >= LOW_FOR_S and (self._ready or self._echo_seconds > RELEARN_AFTER_S):
-            log.info("echo canceller removes only %.0f dB: barge-in off; measuring the echo path again", erle)
+        elif self._low_seconds >= LOW_FOR_S and self._ready:
+            log.info("echo canceller removes only %.0f dB: barge-in off until it removes %.0f again",
+                     erle, READY_ERLE_DB)
+            self._ready = False
+            self._echo_seconds = self._low_seconds = 0.0
+        elif self._low_seconds >= LOW_FOR_S and self._echo_seconds > RELEARN_AFTER_S:
+            log.info("echo canceller removes only %.0f dB: measuring the echo path again", erle)
             self._relearn()
 
     def _relearn(self) -> None:
