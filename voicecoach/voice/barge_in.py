@@ -105,6 +105,12 @@ GATE_FLOOR = 10.0 ** (-60 / 10) * 32768 ** 2
 DOUBLE_TALK_DB = -12.0
 """A command is the user's only if at least this share of the microphone's energy over its
 words survived cancellation (the coach's echo alone keeps 20-30 dB less)."""
+PLAYER_LATENCY_S = 0.1
+"""The speaker's buffer while barge-in listens.  Every time the player's thread runs late
+and the buffer runs dry, the echo moves against the reference and the filter must follow
+it; measured in the room on the loaded machine (load average about 5), 26 underruns in
+45 s of the coach's voice with the default 40 ms buffer, 2 with 120 ms.  It costs as
+much in how fast the coach is cut."""
 _LEVEL = 300  # |sample| above which the reference counts as sounding (-40 dBFS)
 
 
@@ -231,6 +237,7 @@ class BargeIn:
             if self._apart >= 2:
                 self._cursor = index + self._skew  # a block lost, or the speaker started anew
                 self._apart = 0
+                self._fed.clear()  # measured across the jump, the alignment would be a blur
                 self.jumps += 1
                 log.debug("reference re-synchronised with the timestamps (%+.0f samples)", -apart)
         ref = self._read_reference(len(mic))
@@ -332,6 +339,7 @@ class BargeIn:
             assert self._cursor is not None
             self._cursor -= shift
             self._skew -= shift
+            self._fed.clear()
             if self._since_shift > 0 and abs(shift) <= 40:  # a drift, not an underrun's jump
                 drift = self._ratio - 0.7 * shift / self._since_shift
                 self._ratio = float(np.clip(drift, 1 - MAX_DRIFT, 1 + MAX_DRIFT))
@@ -397,6 +405,8 @@ def attach(player: object) -> tuple[BargeIn | None, str | None]:
     why = available()
     if why is not None:
         return None, f"Barge-in is off: {why}"
+    if hasattr(player, "set_latency"):
+        player.set_latency(PLAYER_LATENCY_S)
     played = PlayedAudio()
     reported = [0]
 
