@@ -12,7 +12,7 @@ from room_paths import COACH, NOISE_DBFS, USER, ClockDrift, EchoPath, convolve
 from speech_audio import needs_espeak, speak
 
 from voicecoach.core.commands import Command
-from voicecoach.voice.barge_in import DOUBLE_TALK_DB, BargeIn
+from voicecoach.voice.barge_in import DOUBLE_TALK_DB, READY_ERLE_DB, BargeIn
 from voicecoach.voice.base import Heard
 from voicecoach.voice.echo_canceller import EchoCanceller, available
 from voicecoach.voice.echo_path import MIN_CONFIDENCE, PlayedAudio, measure_delay
@@ -142,6 +142,24 @@ def test_the_rooms_drift_condition_moves_the_echo_by_its_rate():
     at = 10 * RATE
     lags = [float(np.dot(y[at:at + 4000], x[at - lag:at - lag + 4000])) for lag in range(200)]
     assert abs(int(np.argmax(lags)) - 80) <= 1  # 80 at the start of the window, 81 at its end
+
+
+def test_a_lost_microphone_block_is_followed_and_a_late_timestamp_is_not(coach):
+    long = np.concatenate([coach, coach])
+    every = chunks(room_mic(long))
+    lost = every[:150] + every[151:]  # 100 ms the listener never got, 15 s in
+    barge_in = BargeIn(played(long))
+    for chunk in lost:
+        barge_in.process(chunk)
+    assert barge_in.jumps == 1
+    assert barge_in.ready and barge_in.recent_erle_db() > READY_ERLE_DB, barge_in.recent_erle_db()
+    jittery = list(every)
+    c = jittery[150]
+    jittery[150] = Chunk(c.pcm, c.start + 0.06, c.end + 0.06)  # one callback that ran late
+    barge_in = BargeIn(played(long))
+    for chunk in jittery:
+        barge_in.process(chunk)
+    assert barge_in.jumps == 0 and barge_in.ready
 
 
 def test_the_double_talk_check_tells_the_user_from_the_coach(coach, user_stop):

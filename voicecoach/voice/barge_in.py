@@ -136,7 +136,8 @@ class BargeIn:
         self._canceller: EchoCanceller | None = None
         self._cursor: float | None = None
         self._skew = 0.0  # where the cursor is against the timestamps, followed slowly
-        self._apart = 0  # chunks in a row whose timestamps were far from the cursor
+        self._apart = 0  # chunks in a row whose timestamps were equally far from the cursor
+        self._last_apart = 0.0
         self._ratio = 1.0  # reference samples per captured sample (the clocks' drift)
         self._since_shift = 0  # captured samples since the reference was last moved
         self._pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
@@ -231,10 +232,13 @@ class BargeIn:
             self._skew += 0.05 * apart
             self._apart = 0
         else:
-            # One chunk's timestamp can be off by as much (a callback that ran late);
-            # a lost block moves every one after it.
-            self._apart += 1
-            if self._apart >= 2:
+            # A chunk's timestamp can be off by as much when the machine is loaded (a
+            # callback that ran late), by a different amount each time; a lost block
+            # moves every chunk after it by the same amount.
+            steady = abs(apart - self._last_apart) < JUMP_SAMPLES / 5
+            self._apart = self._apart + 1 if steady else 1
+            self._last_apart = apart
+            if self._apart >= 3:
                 self._cursor = index + self._skew  # a block lost, or the speaker started anew
                 self._apart = 0
                 self._fed.clear()  # measured across the jump, the alignment would be a blur
