@@ -103,7 +103,11 @@ class Rig:
             return result
 
         recognizer.classify = classify  # type: ignore[method-assign]
-        self.listener = AudioListener(SoundDeviceSource(DEVICE), recognizer, self.gate, barge_in)
+        # On this shared machine other work can hold the microphone's callback up for
+        # seconds; the coach would then say the microphone is gone and close the
+        # listener, which would end the run (this measures barge-in, not that).
+        source = SoundDeviceSource(DEVICE, stall_seconds=30.0)
+        self.listener = AudioListener(source, recognizer, self.gate, barge_in)
         self.cut_on_command = False
         self.listener.start(self._on_heard, lambda reason: print("listener closed:", reason))
         time.sleep(0.5)
