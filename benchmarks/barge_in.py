@@ -187,6 +187,7 @@ def commands_over_speech(rig: Rig, room, clips, seed: int = 0) -> tuple[list[boo
         rig.heard.clear()
         rig.decisions.clear()
         line = LONG_LINES[n % len(LONG_LINES)]
+        said_at = time.monotonic()
         rig.speaker.say(line)
         time.sleep(rng.uniform(1.5, 4.0))
         ready = rig.barge_in.ready
@@ -202,7 +203,9 @@ def commands_over_speech(rig: Rig, room, clips, seed: int = 0) -> tuple[list[boo
         note = ""
         if ok:
             h = next(h for h, _ in over if h.command.name == word)
-            cut = [u for u in rig.gate.utterances() if u.text == line and u.cut_off]
+            # This trial's line (the lines come round again; an earlier one is not this cut).
+            cut = [u for u in rig.gate.utterances()
+                   if u.text == line and u.cut_off and u.start is not None and u.start >= said_at]
             if cut and cut[-1].end is not None:
                 cuts.append(cut[-1].end - rig.audio_time(h.end))
                 note = f"cut {cuts[-1] * 1000:.0f} ms after the words"
