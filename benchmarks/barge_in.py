@@ -274,6 +274,10 @@ def main() -> int:
     parser.add_argument("--skip-commands", action="store_true")
     args = parser.parse_args()
     import logging
+    import signal
+
+    # Stopped from outside, the room (its sound server and the air process) is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     logging.basicConfig(level=logging.WARNING, format="  %(relativeCreated)7.0f ms %(message)s")
     logging.getLogger("voicecoach.voice.barge_in").setLevel(logging.INFO)  # barge-in on and off
