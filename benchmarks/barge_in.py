@@ -1,8 +1,9 @@
 """Barge-in in the virtual room: commands said over the coach's speech, and the coach's
 own voice through the echo path with nobody talking.
 
-    python benchmarks/barge_in.py [--routines all] [--limit N] [--voices 3] [--real 10]
-                                  [--gap 0.6] [--skip-self] [--skip-commands]
+    python benchmarks/barge_in.py [--quick] [--split report|tune|all] [--routines all]
+                                  [--limit N] [--voices 5] [--real 10] [--gap 0.6]
+                                  [--drift-ppm 0] [--skip-self] [--skip-commands]
 
 The room (tests/audio_room.py) passes the coach's speaker to the microphone through
 `room_paths.COACH` (delay, reverberation, a speaker a metre away) and the user's voice
@@ -11,7 +12,10 @@ microphone, the gate, the echo canceller and the default Whisper engine.
 
 1. Commands over speech: the coach reads a long instruction; 1.5-4 s into it the user
    says one of the barge-in commands (every command, in several espeak-ng voices, and
-   the real "stop" recordings in ../shared/speech/ when present).  Acted on: the
+   the real "stop" recordings in ../shared/speech/ when present).  Voices and speakers are
+   split as benchmarks/recognition.py splits them (benchmarks/hearing_corpus.py: espeak
+   voices to tune on and voices to report, real speakers by a hash of their id): settings
+   are chosen with `--split tune`, figures are quoted from `--split report` (the default).  Acted on: the
    listener decided that command while the coach was speaking (then the coach is cut,
    as the runner's Hush does).  Cut: from the end of the command's words (the
    endpointer's end of speech) to the coach's last sample leaving the speaker.
@@ -20,6 +24,12 @@ microphone, the gate, the echo canceller and the default Whisper engine.
    is a self-trigger.  ERLE: the coach's echo energy at the microphone over what the
    canceller left of it, over the whole run.
 3. CPU of the echo canceller, per second of audio, measured on this machine.
+
+The room's speaker and microphone share one clock, as on one sound card: the echo's
+delay stays put.  `--drift-ppm N` is a separate condition, a speaker and a microphone
+on two clocks (the echo comes N millionths of a second later every second); its JSON
+line carries "condition".  `--quick` is a shorter run (2 voices, 3 recordings, the
+first 8 lines of each routine).
 
 Ends with one JSON line: {"acted_on", "cut_ms_p95", "self_triggers", "seconds_played", "erle_db"}.
 """
@@ -40,13 +50,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from hearing_corpus import REPORT_VOICES, TUNE_VOICES, split_of  # noqa: E402
 from self_trigger import routine_lines  # noqa: E402
 
 from voicecoach.core.commands import BARGE_IN  # noqa: E402
 
 SHARED = REPO.parent.parent / "shared" / "speech"
-VOICES = [{"voice": "en-us+f2", "rate": 175}, {"voice": "en-gb+m3", "rate": 160},
-          {"voice": "en-us+m7", "rate": 190}, {"voice": "en-us+f4", "rate": 170}]
+VOICES = {"tune": TUNE_VOICES, "report": REPORT_VOICES, "all": TUNE_VOICES + REPORT_VOICES}
 LONG_LINES = [
     "Lie on your back with one knee bent and the other leg straight. Tighten the thigh of the "
     "straight leg and lift it slowly to the height of the other knee, then lower it with control. "
@@ -93,7 +103,11 @@ class Rig:
             return result
 
         recognizer.classify = classify  # type: ignore[method-assign]
-        self.listener = AudioListener(SoundDeviceSource(DEVICE), recognizer, self.gate, barge_in)
+        # On this shared machine other work can hold the microphone's callback up for
+        # seconds; the coach would then say the microphone is gone and close the
+        # listener, which would end the run (this measures barge-in, not that).
+        source = SoundDeviceSource(DEVICE, stall_seconds=30.0)
+        self.listener = AudioListener(source, recognizer, self.gate, barge_in)
         self.cut_on_command = False
         self.listener.start(self._on_heard, lambda reason: print("listener closed:", reason))
         time.sleep(0.5)
@@ -114,18 +128,21 @@ class Rig:
         self.speaker.close()
 
 
-def user_clips(tmp: Path, voices: int, real: int) -> list[tuple[str, str, Path]]:
-    """(command, who, wav) for every barge-in command in `voices` espeak voices, and up to
-    `real` real recordings of the words that are in the shared corpus."""
+def user_clips(tmp: Path, voices: int, real: int, split: str) -> list[tuple[str, str, Path]]:
+    """(command, who, wav) for every barge-in command in `voices` espeak voices of `split`,
+    and up to `real` real recordings, by speakers of `split`, of the words that are in the
+    shared corpus."""
     from speech_audio import speak
 
     clips = []
     for word in BARGE_IN:
-        for i, voice in enumerate(VOICES[:voices]):
-            clips.append((word, f"espeak {voice['voice']}", speak(word, tmp / f"{word}-{i}.wav", **voice)))
+        for i, (voice, rate, pitch) in enumerate(VOICES[split][:voices]):
+            clips.append((word, f"espeak {voice}", speak(word, tmp / f"{word}-{i}.wav", voice, rate, pitch)))
         folder = SHARED / "gsc_v002_jackbl248" / word
         if folder.is_dir():
-            for wav in sorted(folder.glob("*.wav"))[:real]:
+            ours = [w for w in sorted(folder.glob("*.wav"))
+                    if split == "all" or split_of("gsc:" + w.stem.split("_")[1]) == split]
+            for wav in ours[:real]:
                 padded = tmp / f"real-{wav.name}"
                 padded.write_bytes(pad_wav(wav))
                 clips.append((word, f"real {wav.stem}", padded))
@@ -170,6 +187,7 @@ def commands_over_speech(rig: Rig, room, clips, seed: int = 0) -> tuple[list[boo
         rig.heard.clear()
         rig.decisions.clear()
         line = LONG_LINES[n % len(LONG_LINES)]
+        said_at = time.monotonic()
         rig.speaker.say(line)
         time.sleep(rng.uniform(1.5, 4.0))
         ready = rig.barge_in.ready
@@ -185,7 +203,9 @@ def commands_over_speech(rig: Rig, room, clips, seed: int = 0) -> tuple[list[boo
         note = ""
         if ok:
             h = next(h for h, _ in over if h.command.name == word)
-            cut = [u for u in rig.gate.utterances() if u.text == line and u.cut_off]
+            # This trial's line (the lines come round again; an earlier one is not this cut).
+            cut = [u for u in rig.gate.utterances()
+                   if u.text == line and u.cut_off and u.start is not None and u.start >= said_at]
             if cut and cut[-1].end is not None:
                 cuts.append(cut[-1].end - rig.audio_time(h.end))
                 note = f"cut {cuts[-1] * 1000:.0f} ms after the words"
@@ -240,12 +260,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routines", default="all", help="comma-separated routine names, or all")
     parser.add_argument("--limit", type=int, default=None, help="only the first N lines of each routine")
-    parser.add_argument("--voices", type=int, default=3, help="espeak-ng voices per command")
+    parser.add_argument("--quick", action="store_true", help="2 voices, 3 recordings, 8 lines a routine")
+    parser.add_argument("--split", choices=("report", "tune", "all"), default="report",
+                        help="which share of voices and speakers says the commands (tune settings on 'tune')")
+    parser.add_argument("--drift-ppm", type=float, default=0.0,
+                        help="the condition of a speaker and a microphone on separate clocks")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="try another value of a setting of voicecoach/voice/barge_in.py (on --split tune)")
+    parser.add_argument("--voices", type=int, default=5, help="espeak-ng voices per command")
     parser.add_argument("--real", type=int, default=10, help="real recordings per command, when present")
     parser.add_argument("--gap", type=float, default=0.6)
     parser.add_argument("--skip-self", action="store_true")
     parser.add_argument("--skip-commands", action="store_true")
     args = parser.parse_args()
+    import logging
+    import signal
+
+    # Stopped from outside, the room (its sound server and the air process) is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    logging.basicConfig(level=logging.WARNING, format="  %(relativeCreated)7.0f ms %(message)s")
+    logging.getLogger("voicecoach.voice.barge_in").setLevel(logging.INFO)  # barge-in on and off
+    import voicecoach.voice.barge_in as settings
+
+    for item in args.set:
+        name, value = item.split("=", 1)
+        setattr(settings, name, type(getattr(settings, name))(value))
+        print(f"setting {name} = {value}")
+    if args.quick:
+        args.voices, args.real, args.limit = min(args.voices, 2), min(args.real, 3), args.limit or 8
 
     from audio_room import AudioRoom, pulseaudio_missing
 
@@ -258,15 +301,19 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="voicecoach-bargein-"))
     cpu = canceller_cpu()
     print(f"echo canceller: {cpu:.1f}% of one core (100 ms chunks, 16 kHz)")
-    room = AudioRoom(tmp / "room").start()
-    result = {"acted_on": None, "cut_ms_p95": None, "self_triggers": None, "seconds_played": 0.0,
-              "erle_db": None}
+    room = AudioRoom(tmp / "room", drift_ppm=args.drift_ppm).start()
+    result: dict[str, object] = {"acted_on": None, "cut_ms_p95": None, "self_triggers": None,
+                                 "seconds_played": 0.0, "erle_db": None}
+    if args.drift_ppm:
+        result["condition"] = f"speaker and microphone clocks {args.drift_ppm:g} ppm apart"
+    print(f"split: {args.split}; room: {result.get('condition', 'one clock (no drift)')}; "
+          f"voices {args.voices}, recordings {args.real}, lines {args.limit or 'all'}", flush=True)
     try:
         rig = Rig()
         try:
             warm_up(rig, room)
             if not args.skip_commands:
-                clips = user_clips(tmp, args.voices, args.real)
+                clips = user_clips(tmp, args.voices, args.real, args.split)
                 print(f"commands over speech: {len(clips)} utterances", flush=True)
                 acted, cuts = commands_over_speech(rig, room, clips)
                 result["acted_on"] = round(sum(acted) / len(acted), 3)
@@ -295,6 +342,8 @@ def main() -> int:
                 result["self_triggers"] = len(heard)
                 result["seconds_played"] = round(seconds, 1)
                 result["erle_db"] = round(float(10 * np.log10(echo / max(left, 1.0))), 1) if echo > 0 else None
+                print(f"speaker underruns {rig.barge_in.played.underruns}, re-alignments on the echo "
+                      f"{rig.barge_in.shifts}, re-synchronisations {rig.barge_in.jumps}")
                 print(f"fed {rig.listener.chunks_fed} chunks ({rig.listener.chunks_over_speech} over the coach), "
                       f"gated {rig.listener.chunks_gated}; dropped as echo: {len(rig.listener.dropped_as_echo)}")
             if result["erle_db"] is None and rig.barge_in.erle_db() is not None:

@@ -11,6 +11,8 @@ from the mic.
 Between them runs the air (tests/room_air.py): the speaker reaches the microphone
 through `room_paths.COACH` (delay, reverberation, the level of a speaker a metre
 away) and the user's voice through `room_paths.USER`, plus the microphone's hiss.
+`drift_ppm` puts the speaker on a clock of its own (a condition for the benchmark;
+by default speaker and microphone share one, as on one sound card).
 `AudioRoom(base, echo=False)` is a transparent room instead (the mic is the speaker's
 monitor, and the user plays into the same sink), for tests about the gate's timing
 and the recording's fidelity, which an echo path would blur.
@@ -54,12 +56,13 @@ class AudioRoom:
     """A running private PulseAudio daemon; use `start()` and `stop()` (or `with`)."""
 
     def __init__(self, base: Path, coach: EchoPath = COACH, user: EchoPath = USER,
-                 noise_dbfs: float = NOISE_DBFS, echo: bool = True) -> None:
+                 noise_dbfs: float = NOISE_DBFS, echo: bool = True, drift_ppm: float = 0.0) -> None:
         self.base = Path(base)
         self.echo = echo
         self.coach_path = coach
         self.user_path = user
         self.noise_dbfs = noise_dbfs
+        self.drift_ppm = drift_ppm
         self.socket = self.base / "native"
         self.server = f"unix:{self.socket}"
         self.log_path = self.base / "pulseaudio.log"
@@ -115,7 +118,7 @@ class AudioRoom:
                      "--channels=2", "--format=s16le", f"--client-name={sink}-keeper"],
                     env=env, stdin=zeros, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         spec = {"coach": dataclasses.asdict(self.coach_path), "user": dataclasses.asdict(self.user_path),
-                "noise_dbfs": self.noise_dbfs}
+                "noise_dbfs": self.noise_dbfs, "drift_ppm": self.drift_ppm}
         if self.echo:
             self._air = subprocess.Popen(
                 [sys.executable, str(Path(__file__).with_name("room_air.py")), json.dumps(spec)],

@@ -33,10 +33,11 @@ class EchoPath:
     """Energy of the tail relative to the direct sound."""
     seed: int = 0
 
-    def impulse_response(self, rate: int = RATE) -> np.ndarray:
-        """The path as a FIR filter at `rate`."""
+    def impulse_response(self, rate: int = RATE, skip_s: float = 0.0) -> np.ndarray:
+        """The path as a FIR filter at `rate`, less `skip_s` of its delay (the latency
+        of the rig that applies it; a delay shorter than that is as long as the rig's)."""
         rng = np.random.default_rng(self.seed)
-        d = int(round(self.delay_s * rate))
+        d = max(0, int(round((self.delay_s - skip_s) * rate)))
         tail_n = int(self.rt60_s * rate)
         h = np.zeros(d + tail_n + 1)
         h[d] = self.gain
@@ -63,9 +64,14 @@ class EchoPath:
         return h.astype(np.float32)
 
 
-# The coach's speaker a metre from the microphone: loud (what it plays, at -10 dB), 60 ms late
-# (a USB speaker's buffers plus 3 ms of air).
-COACH = EchoPath(delay_s=0.06, gain=0.32, rt60_s=0.35, reverb_db=-6.0, seed=1)
+RIG_LATENCY_S = 0.11
+"""What the room's air process itself takes from a sink to the microphone (reading, a
+block, and the queue that rides out its stalls on a loaded machine): taken from each
+path's delay, so the coach's echo comes `COACH.delay_s` late; the user's voice, whose
+timing nothing aligns with, comes this late."""
+# The coach's speaker a metre from the microphone: loud (what it plays, at -10 dB), 120 ms
+# late (a USB speaker's buffers plus 3 ms of air).
+COACH = EchoPath(delay_s=0.12, gain=0.32, rt60_s=0.35, reverb_db=-6.0, seed=1)
 # The user about a metre from the microphone, facing it and speaking up to be heard over
 # the coach: a little louder than the coach's echo, mostly direct sound.  (With as much
 # reverberation as the speaker's, the PocketSphinx engine misses most commands: the
@@ -98,3 +104,24 @@ class StreamingPath:
         y = np.fft.irfft(np.fft.rfft(self._history, self.size) * self._h, self.size)
         # Circular convolution is exact past the first taps-1 samples.
         return y[len(self._history) - len(x):len(self._history)]
+
+
+class ClockDrift:
+    """A speaker whose clock runs `ppm` millionths slower than the microphone's: each
+    second, what it plays reaches the microphone `ppm` microseconds later than the
+    second before (a separate condition: the room itself has one clock)."""
+
+    def __init__(self, ppm: float) -> None:
+        self.step = 1.0 - ppm * 1e-6
+        self._pos = 0.0  # read position in the input, relative to `_buf[0]`
+        self._buf = np.zeros(0, np.float32)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """As many output samples as input samples, read at the speaker's rate."""
+        self._buf = np.concatenate([self._buf, x.astype(np.float32)])
+        where = self._pos + np.arange(len(x)) * self.step
+        out = np.interp(where, np.arange(len(self._buf)), self._buf).astype(np.float32)
+        self._pos += len(x) * self.step
+        drop = max(0, int(self._pos) - 1)
+        self._buf, self._pos = self._buf[drop:], self._pos - drop
+        return out

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from room_paths import COACH, NOISE_DBFS, USER, EchoPath, convolve
+from room_paths import COACH, NOISE_DBFS, USER, ClockDrift, EchoPath, convolve
 from speech_audio import needs_espeak, speak
 
 from voicecoach.core.commands import Command
-from voicecoach.voice.barge_in import DOUBLE_TALK_DB, BargeIn
+from voicecoach.voice.barge_in import DOUBLE_TALK_DB, READY_ERLE_DB, BargeIn
 from voicecoach.voice.base import Heard
 from voicecoach.voice.echo_canceller import EchoCanceller, available
 from voicecoach.voice.echo_path import MIN_CONFIDENCE, PlayedAudio, measure_delay
@@ -112,6 +112,54 @@ def test_the_played_record_gives_each_sample_at_the_time_it_sounded():
     want = np.sin((np.arange(160) / RATE + 0.5) * 2 * np.pi * 440) * 10000
     assert np.max(np.abs(got - want)) < 600
     assert not record.read(i + 20 * RATE, 160).any()  # not played yet: silence
+
+
+def test_an_underrun_goes_into_the_record_as_the_silence_the_speaker_played():
+    # 20 ms blocks of a ramp at 16 kHz; the callbacks' times jitter by 2 ms, and the
+    # block after the first second comes 60 ms late: the speaker ran dry meanwhile.
+    record = PlayedAudio()
+    ramp = np.arange(2 * RATE, dtype=np.int16)
+    late = 0.0
+    for n, i in enumerate(range(0, len(ramp), 320)):
+        late += 0.06 if i == RATE else 0.0
+        record.push(ramp[i:i + 320], RATE, 50.0 + i / RATE + late + (0.002 if n % 2 else 0.0))
+    assert record.underruns == 1
+    gap = record.index_at(50.0 + 1.0 + 0.03)
+    assert gap is not None and not record.read(gap, 100).any()  # silence where it ran dry
+    after = record.index_at(50.0 + 1.5 + 0.06)
+    assert after is not None
+    got = record.read(after, 160)
+    # Read on the samples' own count, the record is still in step with the clock: each
+    # sample is the one that sounded then (within the timestamps' jitter).
+    assert abs(int(got[0]) - int(1.5 * RATE)) <= 32 and np.all(np.diff(got) == 1)
+
+
+def test_the_rooms_drift_condition_moves_the_echo_by_its_rate():
+    # 500 ppm: after 10 s the speaker's sound comes 5 ms (80 samples) later.
+    x = np.random.default_rng(5).standard_normal(11 * RATE).astype(np.float32)
+    drift = ClockDrift(500)
+    y = np.concatenate([drift.process(x[i:i + 320]) for i in range(0, len(x), 320)])
+    at = 10 * RATE
+    lags = [float(np.dot(y[at:at + 4000], x[at - lag:at - lag + 4000])) for lag in range(200)]
+    assert abs(int(np.argmax(lags)) - 80) <= 1  # 80 at the start of the window, 81 at its end
+
+
+def test_a_lost_microphone_block_is_followed_and_a_late_timestamp_is_not(coach):
+    long = np.concatenate([coach, coach])
+    every = chunks(room_mic(long))
+    lost = every[:150] + every[151:]  # 100 ms the listener never got, 15 s in
+    barge_in = BargeIn(played(long))
+    for chunk in lost:
+        barge_in.process(chunk)
+    assert barge_in.jumps == 1
+    assert barge_in.ready and barge_in.recent_erle_db() > READY_ERLE_DB, barge_in.recent_erle_db()
+    jittery = list(every)
+    c = jittery[150]
+    jittery[150] = Chunk(c.pcm, c.start + 0.06, c.end + 0.06)  # one callback that ran late
+    barge_in = BargeIn(played(long))
+    for chunk in jittery:
+        barge_in.process(chunk)
+    assert barge_in.jumps == 0 and barge_in.ready
 
 
 def test_the_double_talk_check_tells_the_user_from_the_coach(coach, user_stop):

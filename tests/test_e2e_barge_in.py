@@ -28,9 +28,10 @@ from voicecoach.voice.echo_canceller import available
 
 pytestmark = [needs_espeak, pytest.mark.slow,
               pytest.mark.skipif(available() is not None, reason=str(available())),
-              # Known to fail in about half the runs on a loaded machine: the canceller
-              # loses the room's echo path (the devices skip and drift) and barge-in stays
-              # off for the rest of the instruction.  Issue 10 is open until it passes.
+              # Fails on a loaded machine (it failed at a load average of 17): the speaker
+              # runs dry and the microphone's blocks come late, the canceller removes too
+              # little of the coach's voice, and barge-in stays off for the instruction.
+              # Issue 10 is open until it passes.
               pytest.mark.xfail(reason="barge-in is not yet reliable in the echo room (issue 10)",
                                 strict=False)]
 

@@ -52,26 +52,44 @@ or repeats a few milliseconds of audio, and a speaker and a microphone on separa
 drift apart by a sample every few hundred milliseconds; a filter modelling the old delay
 would have to learn the room again for seconds.  So the reference is moved by each shift,
 and read faster or slower by the drift the shifts add up to."""
+RECHECK_S = 2.0
+"""Every this much of the coach's echo, the alignment of the reference fed to the filter
+is measured again on the last `RECHECK_WINDOW_S` (as the delay was at first: on the
+signals, not on the filter's model), and the reference moved by what the echo moved.
+This finds a moved echo even when the filter has lost it (the shift tracking above needs
+a filter that still models the room), so the filter, re-aligned, is right again at once
+instead of learning the room from nothing."""
+RECHECK_WINDOW_S = 4.0
+_RECHECK_PAD = 1600  # the microphone is looked at 100 ms late, so an echo that came earlier is found too
 MAX_DRIFT = 0.002
 """The largest clock difference followed (2000 ppm; real devices are within a few hundred)."""
 QUIET_S = 0.8
 """After this long with no coach audio in the reference (the filter's length and the room's
 tail), the microphone is passed on untouched."""
-JUMP_SAMPLES = 1600
-"""Once measured, the reference follows the clocks' timestamps only when they jump by more
-than this (100 ms: the speaker was reopened); smaller moves are tracked on the echo itself."""
+JUMP_SAMPLES = 400
+"""Once measured, the reference is read sample by sample, and follows the timestamps only
+when they part from it by more than this (25 ms): the microphone's side lost a block (a
+listener running late on a loaded machine drops 50 ms at a time) or the speaker was
+reopened.  The speaker's underruns are in the reference already (`PlayedAudio`); smaller
+moves are tracked on the echo itself, and the timestamps' slow parting (tracked shifts,
+drift) is followed so that it never counts as a jump."""
 READY_ERLE_DB = 12.0
 """Barge-in starts once the canceller removes this much of the coach's voice (over the last
 `ERLE_WINDOW_S` of it), and stops again when it has removed less than `READY_ERLE_DB - 5`
 for `LOW_FOR_S` of the coach's speech: a path that changed leaves the listener
-half-duplex until the filter has learnt it again.  A user talking over the coach also
-lowers the figure (their voice is not removed), for as long as the command lasts: that
-must not close the ears it is talking to, hence the wait."""
+half-duplex until the filter has learnt it again.  Going off keeps what the filter
+learnt and the reference's alignment (re-checked on the signals every `RECHECK_S`):
+a dip is mostly the echo having moved, and the re-aligned filter is right again
+within seconds, where learning the room from nothing took 10-15 s of the coach's voice.
+A user talking over the coach also lowers the figure (their voice is not removed), for
+as long as the command lasts: that must not close the ears it is talking to, hence the
+wait."""
 ERLE_WINDOW_S = 2.0
 LOW_FOR_S = 4.0
 RELEARN_AFTER_S = 20.0
 """A canceller that has not reached `READY_ERLE_DB` after this much of the coach's voice
-starts again from measuring the delay (it may have been measured wrong)."""
+(since it started, or went off) starts again from measuring the delay (it may have been
+measured wrong)."""
 GATE_DB = -12.0
 """While the coach's echo is there, a 10 ms frame of the residual is passed on only if it
 holds at least this much of the energy the filter attributes to the echo: what the
@@ -87,6 +105,12 @@ GATE_FLOOR = 10.0 ** (-60 / 10) * 32768 ** 2
 DOUBLE_TALK_DB = -12.0
 """A command is the user's only if at least this share of the microphone's energy over its
 words survived cancellation (the coach's echo alone keeps 20-30 dB less)."""
+PLAYER_LATENCY_S = 0.1
+"""The speaker's buffer while barge-in listens.  Every time the player's thread runs late
+and the buffer runs dry, the echo moves against the reference and the filter must follow
+it; measured in the room on the loaded machine (load average about 5), 26 underruns in
+45 s of the coach's voice with the default 40 ms buffer, 2 with 120 ms.  It costs as
+much in how fast the coach is cut."""
 _LEVEL = 300  # |sample| above which the reference counts as sounding (-40 dBFS)
 
 
@@ -111,6 +135,9 @@ class BargeIn:
         self._make_canceller = make_canceller
         self._canceller: EchoCanceller | None = None
         self._cursor: float | None = None
+        self._skew = 0.0  # where the cursor is against the timestamps, followed slowly
+        self._apart = 0  # chunks in a row whose timestamps were equally far from the cursor
+        self._last_apart = 0.0
         self._ratio = 1.0  # reference samples per captured sample (the clocks' drift)
         self._since_shift = 0  # captured samples since the reference was last moved
         self._pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
@@ -128,8 +155,12 @@ class BargeIn:
         self._hold = 0
         self._quiet = 0.0  # seconds since the reference last sounded
         self._track: list[tuple[np.ndarray, np.ndarray]] = []
+        self._fed: deque[tuple[np.ndarray, np.ndarray]] = deque()  # (reference fed, microphone)
+        self._since_recheck = 0.0
         self.shifts = 0
         """How often the reference was re-aligned with the echo."""
+        self.jumps = 0
+        """How often it was re-synchronised with the timestamps."""
 
     @property
     def ready(self) -> bool:
@@ -160,8 +191,13 @@ class BargeIn:
         if not self._ready and erle >= READY_ERLE_DB:
             log.info("echo canceller removes %.0f dB of the coach's voice: barge-in on", erle)
             self._ready = True
-        elif self._low_seconds >= LOW_FOR_S and (self._ready or self._echo_seconds > RELEARN_AFTER_S):
-            log.info("echo canceller removes only %.0f dB: barge-in off; measuring the echo path again", erle)
+        elif self._low_seconds >= LOW_FOR_S and self._ready:
+            log.info("echo canceller removes only %.0f dB: barge-in off until it removes %.0f again",
+                     erle, READY_ERLE_DB)
+            self._ready = False
+            self._echo_seconds = self._low_seconds = 0.0
+        elif self._low_seconds >= LOW_FOR_S and self._echo_seconds > RELEARN_AFTER_S:
+            log.info("echo canceller removes only %.0f dB: measuring the echo path again", erle)
             self._relearn()
 
     def _relearn(self) -> None:
@@ -169,10 +205,12 @@ class BargeIn:
         self._ready = False
         self.delay = None
         self._cursor = self._measure_cursor = None
+        self._skew = 0.0
         self._ratio = 1.0
         self._since_shift = 0
         self._pairs.clear()
         self._track.clear()
+        self._fed.clear()
         self._recent_mic = self._recent_residual = 0.0
         self._echo_seconds = self._low_seconds = 0.0
         if self._canceller is not None:
@@ -187,8 +225,25 @@ class BargeIn:
         index = self.played.index_at(chunk.start - self.delay + MARGIN_S)
         if index is None:
             return mic
-        if self._cursor is None or abs(index - self._cursor) > JUMP_SAMPLES:
-            self._cursor = float(index)  # the first chunk, or the speaker started anew
+        if self._cursor is None:
+            self._cursor = float(index)
+        apart = self._cursor - (index + self._skew)
+        if abs(apart) <= JUMP_SAMPLES:
+            self._skew += 0.05 * apart
+            self._apart = 0
+        else:
+            # A chunk's timestamp can be off by as much when the machine is loaded (a
+            # callback that ran late), by a different amount each time; a lost block
+            # moves every chunk after it by the same amount.
+            steady = abs(apart - self._last_apart) < JUMP_SAMPLES / 5
+            self._apart = self._apart + 1 if steady else 1
+            self._last_apart = apart
+            if self._apart >= 3:
+                self._cursor = index + self._skew  # a block lost, or the speaker started anew
+                self._apart = 0
+                self._fed.clear()  # measured across the jump, the alignment would be a blur
+                self.jumps += 1
+                log.debug("reference re-synchronised with the timestamps (%+.0f samples)", -apart)
         ref = self._read_reference(len(mic))
         echo = bool(np.max(np.abs(ref)) > _LEVEL) if len(ref) else False
         self._quiet = 0.0 if echo else self._quiet + chunk.duration
@@ -210,7 +265,29 @@ class BargeIn:
             self.residual_energy += res_e
             self._follow(mic_e, res_e, chunk.duration)
             self._track_delay(mic, self._canceller.echo_estimate)
+            self._recheck(mic, ref, chunk.duration)
         return gated
+
+    def _recheck(self, mic: np.ndarray, ref: np.ndarray, seconds: float) -> None:
+        self._fed.append((ref.copy(), mic.copy()))
+        while sum(len(m) for _, m in self._fed) > RECHECK_WINDOW_S * RATE:
+            self._fed.popleft()
+        self._since_recheck += seconds
+        if self._since_recheck < RECHECK_S:
+            return
+        self._since_recheck = 0.0
+        refs = np.concatenate([r for r, _ in self._fed])
+        mics = np.concatenate([np.zeros(_RECHECK_PAD, np.int16)] + [m for _, m in self._fed])
+        lag, confidence = measure_delay(refs, mics[:len(refs)], max_delay_s=2 * _RECHECK_PAD / RATE)
+        shift = int(round(lag * RATE)) - _RECHECK_PAD - int(MARGIN_S * RATE)
+        if confidence >= MIN_CONFIDENCE and abs(shift) >= 2:
+            assert self._cursor is not None
+            self._cursor -= shift  # the echo comes `shift` samples later than the filter expects
+            self._skew -= shift
+            self._fed.clear()
+            self._track.clear()
+            self.shifts += 1
+            log.debug("echo measured %d samples off; reference re-aligned", shift)
 
     def _gate(self, residual: np.ndarray, estimate: np.ndarray) -> np.ndarray:
         """The residual with the frames that hold only what is left of the echo silenced."""
@@ -265,6 +342,8 @@ class BargeIn:
             # reference that much later too.
             assert self._cursor is not None
             self._cursor -= shift
+            self._skew -= shift
+            self._fed.clear()
             if self._since_shift > 0 and abs(shift) <= 40:  # a drift, not an underrun's jump
                 drift = self._ratio - 0.7 * shift / self._since_shift
                 self._ratio = float(np.clip(drift, 1 - MAX_DRIFT, 1 + MAX_DRIFT))
@@ -330,6 +409,16 @@ def attach(player: object) -> tuple[BargeIn | None, str | None]:
     why = available()
     if why is not None:
         return None, f"Barge-in is off: {why}"
+    if hasattr(player, "set_latency"):
+        player.set_latency(PLAYER_LATENCY_S)
     played = PlayedAudio()
-    player.on_played = played.push  # type: ignore[attr-defined]
+    reported = [0]
+
+    def on_played(block: np.ndarray, rate: int, start: float) -> None:
+        # The player counts the underruns the device reports, before handing the block on.
+        count = player.underruns  # type: ignore[attr-defined]
+        played.push(block, rate, start, underrun=count != reported[0])
+        reported[0] = count
+
+    player.on_played = on_played  # type: ignore[attr-defined]
     return BargeIn(played), None

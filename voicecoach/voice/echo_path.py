@@ -3,10 +3,15 @@ how late it comes back.
 
 `PlayedAudio` keeps the last seconds of everything the speaker played (speech and the
 silence between), at 16 kHz on the `time.monotonic()` clock, as the player's audio
-thread hands it over.  `measure_delay` finds how much later the microphone hears it
-(device buffers on both sides plus the air), by generalized cross-correlation with
-phase transform: the peak is sharp even for speech and reverberant rooms, and its
-height over the rest says whether the path was found at all.
+thread hands it over.  When the player's thread runs late (a loaded machine: the
+speaker runs dry and plays silence until the next block), the next block's timestamp
+says so, and the silence goes into the record too: read sample by sample, the
+record then stays in step with the echo, as the speaker really sounded.
+
+`measure_delay` finds how much later the microphone hears what was played (device
+buffers on both sides plus the air), by generalized cross-correlation with phase
+transform: the peak is sharp even for speech and reverberant rooms, and its height
+over the rest says whether the path was found at all.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ RATE = 16000
 HISTORY_S = 12.0
 MAX_DELAY_S = 0.6
 """Longest echo delay looked for: the buffers of a Bluetooth speaker, plus the room."""
+UNDERRUN_S = 0.008
+"""A block starting this much later than the stream's timing predicts followed an underrun
+(a callback's timestamp jitters by a millisecond or two)."""
 MIN_CONFIDENCE = 6.0
 """A delay counts as measured when its correlation peak stands this many times above the
 typical correlation at other lags (an unrelated microphone signal gives about 3)."""
@@ -36,10 +44,15 @@ class PlayedAudio:
         self._resampler: Resampler | None = None
         self._in_rate = 0
         self._in_index = 0
+        self._silence = 0  # 16 kHz samples of underruns put in the record
         self._offset: float | None = None  # monotonic time of sample index 0
+        self.underruns = 0
+        """Underruns found in the player's timestamps (and filled with silence)."""
 
-    def push(self, block: np.ndarray, rate: int, start: float) -> None:
-        """One block as played (int16 mono at `rate`), its first sample sounding at `start`."""
+    def push(self, block: np.ndarray, rate: int, start: float, underrun: bool = True) -> None:
+        """One block as played (int16 mono at `rate`), its first sample sounding at `start`;
+        `underrun`: the device may have run dry before it (False when it reported it did not:
+        on a loaded machine a late callback's timestamp alone can look like a gap)."""
         if self._resampler is None or rate != self._in_rate:
             self._resampler, self._in_rate = Resampler(rate, RATE), rate
             self._in_index = 0
@@ -48,12 +61,18 @@ class PlayedAudio:
         out = self._resampler.process(block.astype(np.float32))
         # The mapping from sample index to time follows the player's reports, smoothed:
         # a callback's timestamp jitters by a millisecond or two, the stream does not.
-        offset = start - self._in_index / rate
+        offset = start - self._in_index / rate - self._silence / RATE
         self._in_index += len(block)
         samples = np.clip(np.round(out), -32768, 32767).astype(np.int16)
         with self._lock:
-            if self._offset is None or abs(offset - self._offset) > 0.05:
-                self._offset = offset
+            gap = 0 if self._offset is None else int(round((offset - self._offset) * RATE))
+            if self._offset is None or gap < -0.05 * RATE or gap > len(self._buf) // 4:
+                self._offset = offset  # the first block, or the stream started anew
+            elif underrun and gap > UNDERRUN_S * RATE:
+                # The speaker ran dry: it sounded `gap` samples of silence before this block.
+                samples = np.concatenate([np.zeros(gap, np.int16), samples])
+                self._silence += gap
+                self.underruns += 1
             else:
                 self._offset += 0.02 * (offset - self._offset)
             n = min(len(samples), len(self._buf))

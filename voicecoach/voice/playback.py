@@ -192,6 +192,12 @@ class Player:
         # No PortAudio rescan here: that would close the microphone's stream too.
         self._open()
 
+    def set_latency(self, latency: float | str) -> None:
+        """Reopen the stream with another output latency (seconds, or "low"/"high")."""
+        if latency != self._latency:
+            self._latency = latency
+            self._reopen()
+
     # -- what the speaker uses -------------------------------------------------
     def play(self, samples: np.ndarray, on_start: OnStart | None = None,
              on_end: OnEnd | None = None, more: bool = False) -> object:
