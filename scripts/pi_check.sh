@@ -15,6 +15,10 @@
 #   --mirror URL                             the Debian mirror (default: this machine's, if Debian)
 #   --test-timeout SECONDS                   limit for the fast tests (default 5400)
 #   --no-tests                               leave out ./install.sh --dev and the tests
+#   --pytest-args "ARGS"                     only the tests (after the clone and ./install.sh --dev),
+#                                            with ARGS after pytest's own -m "not slow", for
+#                                            chasing an arm64 failure: "-x -v tests/test_x.py"
+#                                            ("-m slow" or "-m ''" there replaces the default)
 #
 # Emulation is far slower than a Pi and says nothing about its speed.
 # Needs: root, x86-64, apt-get (to get debootstrap, qemu-user-static and binfmt-support when
@@ -26,12 +30,14 @@ set -uo pipefail
 # (which takes long) then cannot change what the run does.
 {
 
-usage() { sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '4,26p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "pi_check: $*" >&2; exit 2; }
 
 root_dir=/var/tmp/voicecoach-pi-root
 quick=0
 tests=1
+readme_steps=1
+pytest_args=""
 test_timeout=5400
 mirror=""
 ref=HEAD
@@ -44,6 +50,7 @@ while [ $# -gt 0 ]; do
     --mirror) [ $# -ge 2 ] || die "--mirror needs a URL"; mirror=$2; shift ;;
     --test-timeout) [ $# -ge 2 ] || die "--test-timeout needs seconds"; test_timeout=$2; shift ;;
     --no-tests) tests=0 ;;
+    --pytest-args) [ $# -ge 2 ] || die "--pytest-args needs the arguments in one word"; pytest_args=$2; readme_steps=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option $1 (try --help)" ;;
   esac
@@ -284,7 +291,8 @@ check_vosk() {
 }
 check_install_dev() { as_pi './install.sh --dev'; }
 check_tests() {
-  as_pi "timeout -k 60 $test_timeout .venv/bin/python -m pytest -m 'not slow' -rfEs -p no:cacheprovider"
+  # pytest_args is given to pi's shell as written, so quoting inside it works as on a command line.
+  as_pi "timeout -k 60 $test_timeout .venv/bin/python -m pytest -m 'not slow' -rfEs -p no:cacheprovider $pytest_args"
 }
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -309,7 +317,10 @@ network_files || die "could not write the network files into $root_dir"
 mount_root
 step arm64 arch_is_arm64 || exit 1
 step clone clone || exit 1
-if step install check_install; then
+[ "$tests" = 1 ] || [ "$readme_steps" = 1 ] || die "--pytest-args and --no-tests leave nothing to check"
+if [ "$readme_steps" = 0 ]; then
+  echo "Only the tests, with: pytest -m 'not slow' $pytest_args"
+elif step install check_install; then
   step list check_list
   step session check_session
   step commands check_commands
