@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from voicecoach.cli import build_parser
+from voicecoach.cli import build_parser, session_settings
 from voicecoach.serve import Server, build_menu
 
 TINY = """\
@@ -53,7 +53,8 @@ def test_typed_idle_help_and_an_unknown_routine(tmp_path: Path):
     args = build_parser().parse_args(["serve", "--text", "--routines", str(make_routines(tmp_path)),
                                       "--config", str(config), "--no-history"])
     out, err = io.StringIO(), io.StringIO()
-    code = Server(args, out=out, err=err, stdin=io.StringIO("help\nstart banana\n")).run()
+    code = Server(session_settings(args), routines=args.routines, out=out, err=err,
+                  stdin=io.StringIO("help\nstart banana\n")).run()
     assert code == 0, err.getvalue()
     lines = out.getvalue().splitlines()
     assert "coach: You can say start and a routine's name: start knees, start tiny. " \
