@@ -15,6 +15,10 @@
 #   --mirror URL                             the Debian mirror (default: this machine's, if Debian)
 #   --test-timeout SECONDS                   limit for the fast tests (default 5400)
 #   --no-tests                               leave out ./install.sh --dev and the tests
+#   --pytest-args "ARGS"                     only the tests (after the clone and ./install.sh --dev),
+#                                            with ARGS after its -m "not slow and not speed",
+#                                            to chase an arm64 failure: "-x -v tests/test_x.py"
+#                                            (an -m there replaces that one)
 #
 # Emulation is far slower than a Pi and says nothing about its speed.
 # Needs: root, x86-64, apt-get (to get debootstrap, qemu-user-static and binfmt-support when
@@ -26,13 +30,18 @@ set -uo pipefail
 # (which takes long) then cannot change what the run does.
 {
 
-usage() { sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '4,26p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "pi_check: $*" >&2; exit 2; }
 
 root_dir=/var/tmp/voicecoach-pi-root
 quick=0
 tests=1
+readme_steps=1
+pytest_args=""
 test_timeout=5400
+# The fast tests, less those that time work against the wall clock: emulation is many times
+# slower than a Pi (pyproject.toml, markers).
+test_marks='not slow and not speed'
 mirror=""
 ref=HEAD
 while [ $# -gt 0 ]; do
@@ -44,6 +53,7 @@ while [ $# -gt 0 ]; do
     --mirror) [ $# -ge 2 ] || die "--mirror needs a URL"; mirror=$2; shift ;;
     --test-timeout) [ $# -ge 2 ] || die "--test-timeout needs seconds"; test_timeout=$2; shift ;;
     --no-tests) tests=0 ;;
+    --pytest-args) [ $# -ge 2 ] || die "--pytest-args needs the arguments in one word"; pytest_args=$2; readme_steps=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option $1 (try --help)" ;;
   esac
@@ -83,6 +93,10 @@ fi
 # program gets its owner's rights: without it `sudo` in the root says "effective uid is not 0").
 # The distribution's qemu-aarch64 entry has no C; ours is newer, so the kernel tries it first.
 added_binfmt=0
+# qemu emulates the processor of a Raspberry Pi 4 (Cortex-A72), not its default `max`, whose
+# extensions (SVE, SME) no Pi has and libraries would choose. qemu reads QEMU_CPU from the
+# environment of every program it starts, so as_pi passes it on.
+export QEMU_CPU=cortex-a72
 ensure_binfmt() {
   if [ ! -e "$binfmt/register" ]; then
     mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null ||
@@ -106,6 +120,20 @@ mount_root() {
   # /dev with /dev/pts and /dev/shm under it; rslave so unmounting here never reaches the host's.
   mount --rbind /dev "$root_dir/dev" && mount --make-rslave "$root_dir/dev" && mounted+=("$root_dir/dev")
   [ "${#mounted[@]}" = 3 ] || die "could not mount /proc, /sys and /dev in $root_dir"
+  # qemu-user shows arm64 programs this machine's /proc/cpuinfo, an x86-64 one, which no Pi has:
+  # reading it, the cpuinfo library in onnxruntime crashes (`import onnxruntime`: SIGSEGV). The
+  # root sees a Raspberry Pi 4's instead, one entry for each processor /sys lists here.
+  pi_cpuinfo >"$logs/cpuinfo" && mount --bind "$logs/cpuinfo" "$root_dir/proc/cpuinfo" ||
+    die "could not put a Raspberry Pi's /proc/cpuinfo in $root_dir"
+}
+pi_cpuinfo() {
+  local d
+  for d in /sys/devices/system/cpu/cpu[0-9]*; do
+    # The features are those of qemu's cortex-a72 (QEMU_CPU), so the two agree.
+    printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid\n' "${d##*cpu}"
+    printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+  done
+  printf 'Hardware\t: BCM2835\nRevision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n'
 }
 unmount_root() {
   local m
@@ -157,7 +185,7 @@ step() {
 # environment and no terminal (as a script or a service would).
 as_pi() {
   chroot "$root_dir" /usr/sbin/runuser -u pi -- /usr/bin/env -i HOME=/home/pi USER=pi LOGNAME=pi \
-    SHELL=/bin/bash LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin \
+    SHELL=/bin/bash LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin QEMU_CPU="$QEMU_CPU" \
     /bin/bash -c "cd ~/voicecoach && $1"
 }
 
@@ -284,7 +312,8 @@ check_vosk() {
 }
 check_install_dev() { as_pi './install.sh --dev'; }
 check_tests() {
-  as_pi "timeout -k 60 $test_timeout .venv/bin/python -m pytest -m 'not slow' -rfEs -p no:cacheprovider"
+  # pytest_args is given to pi's shell as written, so quoting inside it works as on a command line.
+  as_pi "timeout -k 60 $test_timeout .venv/bin/python -m pytest -m '$test_marks' -rfEs -p no:cacheprovider $pytest_args"
 }
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -309,7 +338,10 @@ network_files || die "could not write the network files into $root_dir"
 mount_root
 step arm64 arch_is_arm64 || exit 1
 step clone clone || exit 1
-if step install check_install; then
+[ "$tests" = 1 ] || [ "$readme_steps" = 1 ] || die "--pytest-args and --no-tests leave nothing to check"
+if [ "$readme_steps" = 0 ]; then
+  echo "Only the tests, with: pytest -m '$test_marks' $pytest_args"
+elif step install check_install; then
   step list check_list
   step session check_session
   step commands check_commands

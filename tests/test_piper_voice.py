@@ -171,6 +171,7 @@ def piper() -> PiperRenderer:
     return PiperRenderer(VoiceSettings())
 
 
+@pytest.mark.speed
 def test_the_bundled_voice_renders_natural_speech_quickly(piper: PiperRenderer):
     assert piper.voice.name == BUNDLED_VOICE and piper.voice.source == "bundled"
     t0 = time.monotonic()

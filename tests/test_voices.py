@@ -89,6 +89,7 @@ def test_models_download_voice_is_routed_to_the_voices_module(private_home: Path
     assert "unknown voice 'en_XX-nobody-low'" in capsys.readouterr().err
 
 
+@pytest.mark.speed
 def test_a_long_sentence_starts_before_it_is_all_rendered(audio_room: AudioRoom):
     gate = SpokenGate(tail=0.35)
     reports: list[tuple] = []

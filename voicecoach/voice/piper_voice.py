@@ -27,8 +27,9 @@ _PROBE = "Ready."
 def _check_runtime_loads(data_folder: Any = None) -> None:
     """Raise TtsError if importing onnxruntime would crash this process.
 
-    On some aarch64 systems (seen under qemu's arm64 emulation) `import onnxruntime` dies with
-    a segmentation fault, which no `except` can catch: the coach would vanish instead of
+    On some aarch64 systems `import onnxruntime` dies with a segmentation fault (seen under qemu's
+    arm64 emulation, whose /proc/cpuinfo described the x86-64 host and crashed onnxruntime's
+    cpuinfo library), which no `except` can catch: the coach would vanish instead of
     falling back to pyttsx3.  So on aarch64 the import is first tried in a child process, once
     per onnxruntime version (a success is remembered in the data folder's cache).
     """
