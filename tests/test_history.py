@@ -3,9 +3,7 @@ resume and progression rules, and the faults a home computer throws at a SQLite 
 
 from __future__ import annotations
 
-import argparse
 import errno
-import io
 import json
 import os
 import random
@@ -20,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from history_cli import report
 
 from voicecoach.app import history_report
 from voicecoach.store import journal
@@ -717,15 +716,6 @@ def test_a_file_replaced_mid_session_gets_the_whole_session(db, monkeypatch):
 
 
 # ----- the `voicecoach history` report -------------------------------------------------------
-
-
-def report(data_dir: Path, *argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="voicecoach history")
-    history_report.add_arguments(parser)
-    args = parser.parse_args(["--data-dir", str(data_dir), *argv])
-    out, err = io.StringIO(), io.StringIO()
-    code = history_report.run(args, out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

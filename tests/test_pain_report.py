@@ -4,8 +4,6 @@ writes a one-page HTML report with adherence, pain trend and decisions."""
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -13,23 +11,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from history_cli import report
 
-from voicecoach.app import history_report
 from voicecoach.core import pain_rules
 from voicecoach.store.history import DB_FILENAME, History
 
 DAY = 86400.0
 SVG = "{http://www.w3.org/2000/svg}"
 STEP_DOWN_WHY = "Last time pain rose from 2 to 4 during the session, so the targets go down one step."
-
-
-def report(data_dir: Path, *argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="voicecoach history")
-    history_report.add_arguments(parser)
-    args = parser.parse_args(["--data-dir", str(data_dir), *argv])
-    out, err = io.StringIO(), io.StringIO()
-    code = history_report.run(args, out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
