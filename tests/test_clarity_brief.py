@@ -126,6 +126,7 @@ def test_plan_prints_the_brief_form(env: dict[str, str], tmp_path: Path):
     assert "Welcome back to Mini routine." in run_cli(env, "plan", str(MINI), "--config", str(config)).stdout
 
 
+@pytest.mark.slow  # seconds of real audio or subprocesses: the full suite runs it
 def test_a_second_run_of_a_routine_is_brief_unless_configured_otherwise(env: dict[str, str], tmp_path: Path):
     fast = ["run", str(MINI), "--text", "--time-scale", "0.002", "--no-checkins"]
     first = run_cli(env, *fast).stdout

@@ -253,6 +253,7 @@ CLIPS = [("next", "en-us", 175, 1.0), ("pause", "en-gb", 150, 0.3), ("stop", "en
 
 
 @needs_espeak
+@pytest.mark.slow  # seconds of real audio or subprocesses: the full suite runs it
 def test_each_file_gets_the_same_answer_in_any_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(1)
     files = []

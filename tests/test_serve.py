@@ -144,6 +144,7 @@ def test_spoken_start_phrases_are_recognized_and_other_speech_is_not(routines: P
         assert all(menu.match(h.text) is None for h in heard), (said, heard)
 
 
+@pytest.mark.slow  # seconds of real audio or subprocesses: the full suite runs it
 def test_idle_recognizer_falls_back_to_the_next_engine_with_a_reason(routines: Path, tmp_path: Path):
     phrases = build_menu(routines).phrases()
     recognizer, note = make_idle_recognizer("vosk", tmp_path / "nothing-here", phrases)

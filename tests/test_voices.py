@@ -90,6 +90,7 @@ def test_models_download_voice_is_routed_to_the_voices_module(private_home: Path
 
 
 @pytest.mark.speed
+@pytest.mark.slow  # seconds of real audio or subprocesses: the full suite runs it
 def test_a_long_sentence_starts_before_it_is_all_rendered(audio_room: AudioRoom):
     gate = SpokenGate(tail=0.35)
     reports: list[tuple] = []
@@ -115,6 +116,7 @@ def test_a_long_sentence_starts_before_it_is_all_rendered(audio_room: AudioRoom)
     assert end - start == pytest.approx(whole.duration, abs=0.25)
 
 
+@pytest.mark.slow  # seconds of real audio or subprocesses: the full suite runs it
 def test_the_doctor_can_say_a_sentence_with_the_chosen_voice(audio_room: AudioRoom, private_home: Path):
     from voicecoach.config import AudioSettings, Config, SpeechSettings
 

@@ -51,6 +51,7 @@ def test_grammar_keeps_korean_words_and_the_models_unknown_entry(recognizer):
     assert "다음" in recognizer.grammar_json  # not \\u-escaped
 
 
+@pytest.mark.slow  # seconds of real audio or subprocesses: the full suite runs it
 def test_missing_phrases_are_dropped_and_times_count_skipped_audio(caplog, tmp_path):
     with caplog.at_level(logging.WARNING):
         rec = VoskRecognizer(MODEL, phrases={"다음": "next", "qqxqq": "help"})
@@ -111,6 +112,7 @@ def test_numbers_join_the_grammar_only_when_the_model_knows_them(recognizer, run
     assert recognizer.grammar_json == before
 
 
+@pytest.mark.slow  # seconds of real audio or subprocesses: the full suite runs it
 def test_reset_state_starts_over_as_a_new_recognizer(tmp_path):
     from voicecoach.app.recognize import ClipRunner as Runner
 
