@@ -15,7 +15,7 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -396,26 +396,28 @@ class NextSession(NamedTuple):
 
 def next_session_plan(
     store: HistoryStore, routine: Routine, limits: pain_rules.PainLimits, targets: dict[str, int] | None = None,
+    rounds: Mapping[int, int] | None = None,
 ) -> NextSession:
     """What the routine's last workouts decide for this session (the rules are
     `pain_rules.next_session`, `progression.step_up` and `progression.step_up_rounds`).  A step
     up is earned when the last two workouts each ended "finished", skipped nothing, had no pain
     stop and did every planned set in full at the current target, and their pain stayed within
     the limits and did not rise; it raises targets below the top of their range and adds a round
-    to exercises at the top of their reps."""
+    to exercises at the top of their reps.  `targets` (by name) and `rounds` (by index) are read
+    from the history when not given (a session passes what its plan already read)."""
     targets = current_targets(store, routine) if targets is None else targets
+    rounds = current_rounds(store, routine) if rounds is None else rounds
     finished = store.completed_streak(routine.name, 2, targets=targets)
     workouts = [pain_rules.Workout(w["before"], w["after"], w["worst_during"])
                 for w in store.pain_workouts(routine.name, 3)]
     decided = pain_rules.next_session(workouts, limits, finished)
-    by_index = current_rounds(store, routine)
-    by_name = {ex.name: by_index[e] for e, ex in enumerate(routine.exercises)}
-    rounds = progression.step_up_rounds(routine, targets, by_name, decided.action == pain_rules.STEP_UP)
+    by_name = {ex.name: rounds[e] for e, ex in enumerate(routine.exercises)}
+    more = progression.step_up_rounds(routine, targets, by_name, decided.action == pain_rules.STEP_UP)
     verdict, offer, lowered = pain_rules.apply(decided, progression.step_up(routine, targets, True),
                                                progression.step_down(routine, targets))
-    if rounds and not offer:  # every target is at the top, but a round can still be added
+    if more and not offer:  # every target is at the top, but a round can still be added
         verdict = decided
-    return NextSession(verdict, offer, lowered, rounds)
+    return NextSession(verdict, offer, lowered, more)
 
 
 def prepare_phrases(plan: Plan) -> list[str]:
@@ -506,7 +508,8 @@ def run_session(settings: SessionSettings, out: IO[str] | None = None) -> int:
             if store.recording:
                 by_name = current_targets(store, routine)
                 targets = {e: by_name[ex.name] for e, ex in enumerate(routine.exercises)}
-                decided = next_session_plan(store, routine, options.pain_limits, by_name)
+                decided = next_session_plan(store, routine, options.pain_limits, by_name,
+                                            {e: plan.rounds(e) for e in range(len(routine.exercises))})
                 options.decision, options.step_up = decided.verdict, decided.offer
                 options.step_up_rounds = decided.rounds
                 targets.update(decided.lowered)
