@@ -4,6 +4,7 @@ own voice through the echo path with nobody talking.
     python benchmarks/barge_in.py [--quick] [--split report|tune|all] [--routines all]
                                   [--limit N] [--voices 5] [--real 10] [--gap 0.6]
                                   [--drift-ppm 0] [--skip-self] [--skip-commands]
+                                  [--record FILE]
 
 The room (tests/audio_room.py) passes the coach's speaker to the microphone through
 `room_paths.COACH` (delay, reverberation, a speaker a metre away) and the user's voice
@@ -19,6 +20,10 @@ microphone, the gate, the echo canceller and the default Whisper engine.
    listener decided that command while the coach was speaking (then the coach is cut,
    as the runner's Hush does).  Cut: from the end of the command's words (the
    endpointer's end of speech) to the coach's last sample leaving the speaker.
+   Then the same clips in the pauses: each said 0.4-1.2 s after a short line of the
+   coach's ends, heard with barge-in as it runs; and the same microphone audio heard
+   by a listener with the plain half-duplex gate (`[audio] barge_in = false`), which
+   must do no better.
 2. Self-triggers: every distinct line of the routines (and the coach's replies) is said
    through the room, `--gap` seconds apart, with nobody talking; every command decided
    is a self-trigger.  ERLE: the coach's echo energy at the microphone over what the
@@ -30,6 +35,9 @@ delay stays put.  `--drift-ppm N` is a separate condition, a speaker and a micro
 on two clocks (the echo comes N millionths of a second later every second); its JSON
 line carries "condition".  `--quick` is a shorter run (2 voices, 3 recordings, the
 first 8 lines of each routine).
+
+`--record FILE` keeps what the speaker played and the microphone heard, for
+benchmarks/barge_in_replay.py to try other settings on in seconds (on the tune share).
 
 Ends with one JSON line: {"acted_on", "cut_ms_p95", "self_triggers", "seconds_played", "erle_db"}.
 """
@@ -50,12 +58,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from hearing_corpus import REPORT_VOICES, TUNE_VOICES, split_of  # noqa: E402
+from hearing_corpus import REPORT_VOICES, SHARED, TUNE_VOICES, split_of  # noqa: E402
 from self_trigger import routine_lines  # noqa: E402
 
 from voicecoach.core.commands import BARGE_IN  # noqa: E402
 
-SHARED = REPO.parent.parent / "shared" / "speech"
 VOICES = {"tune": TUNE_VOICES, "report": REPORT_VOICES, "all": TUNE_VOICES + REPORT_VOICES}
 LONG_LINES = [
     "Lie on your back with one knee bent and the other leg straight. Tighten the thigh of the "
@@ -72,7 +79,7 @@ LONG_LINES = [
 class Rig:
     """The coach's speaker and the listener, in the room, with barge-in."""
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool = False) -> None:
         from audio_room import DEVICE
 
         from voicecoach.voice.barge_in import attach
@@ -89,6 +96,10 @@ class Rig:
         barge_in, why = attach(speaker.player)
         assert barge_in is not None, why
         self.barge_in = barge_in
+        # The microphone's chunks are always kept (the plain gate is replayed over the pauses);
+        # what the speaker played only with --record.
+        self.recording: dict = {"pushes": [], "chunks": [], "trials": []}
+        self._record(barge_in, self.gate, self.recording, played=record)
         self.heard: list = []
         self.decisions: list[tuple[str, float, float]] = []
         """(text, score, no-speech) of every utterance judged while the coach spoke."""
@@ -111,6 +122,32 @@ class Rig:
         self.cut_on_command = False
         self.listener.start(self._on_heard, lambda reason: print("listener closed:", reason))
         time.sleep(0.5)
+
+    @staticmethod
+    def _record(barge_in, gate, recording: dict, played: bool) -> None:
+        """Keep what the microphone captured and (`played`) what the speaker played, as they
+        reach the canceller (benchmarks/barge_in_replay.py runs them through it again)."""
+        push_played, process = barge_in.played.push, barge_in.process
+
+        def push(block, rate, start, underrun=True):
+            recording["pushes"].append((np.array(block, copy=True), rate, start, underrun))
+            push_played(block, rate, start, underrun)
+
+        def record_chunk(chunk):
+            recording["chunks"].append((chunk.pcm, chunk.start, chunk.end, gate.is_open(chunk.start, chunk.end)))
+            return process(chunk)
+
+        if played:
+            barge_in.played.push = push
+        barge_in.process = record_chunk
+
+    def save(self, path: Path) -> None:
+        """The recording (each chunk says whether the gate was open for it), and the listener's clock."""
+        import pickle
+
+        self.recording["first_chunk_time"] = self.listener.first_chunk_time
+        path.write_bytes(pickle.dumps(self.recording))
+        print(f"recording saved to {path}")
 
     def _on_heard(self, heard) -> None:
         speaking = self.gate.is_speaking()
@@ -191,7 +228,9 @@ def commands_over_speech(rig: Rig, room, clips, seed: int = 0) -> tuple[list[boo
         rig.speaker.say(line)
         time.sleep(rng.uniform(1.5, 4.0))
         ready = rig.barge_in.ready
+        clip_at = time.monotonic()
         room.play_file(wav).wait(10)
+        rig.recording["trials"].append((word, who, said_at, clip_at, time.monotonic(), "over"))
         deadline = time.monotonic() + 2.5
         while time.monotonic() < deadline and not any(s for _, s, _ in rig.heard):
             time.sleep(0.05)
@@ -218,6 +257,43 @@ def commands_over_speech(rig: Rig, room, clips, seed: int = 0) -> tuple[list[boo
         time.sleep(1.0)
     rig.cut_on_command = False
     return acted, cuts
+
+
+PAUSE_LINES = ["Rest for ten seconds.", "Good. Keep going.", "Change sides.", "That's the last one."]
+
+
+def commands_in_pauses(rig: Rig, room, clips, seed: int = 1) -> list[bool]:
+    """Each command said 0.4-1.2 s after a short line of the coach's ends (a reply, a
+    runner who waited for the coach): heard by the listener with barge-in, as it runs."""
+    rng = random.Random(seed)
+    acted: list[bool] = []
+    for n, (word, who, wav) in enumerate(clips, 1):
+        said_at = time.monotonic()
+        rig.speaker.say(PAUSE_LINES[n % len(PAUSE_LINES)])
+        rig.speaker.wait(30)
+        time.sleep(rng.uniform(0.4, 1.2))
+        rig.heard.clear()
+        clip_at = time.monotonic()
+        room.play_file(wav).wait(10)
+        rig.recording["trials"].append((word, who, said_at, clip_at, time.monotonic(), "pause"))
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline and not any(h.command.name == word for h, _, _ in rig.heard):
+            time.sleep(0.05)
+        acted.append(any(h.command.name == word for h, _, _ in rig.heard))
+        print(f"  {n:3d}/{len(clips)} {word:7s} {who:34s} {'ok  ' if acted[-1] else 'MISS'} "
+              f"heard {[h.command.name for h, _, _ in rig.heard] or 'nothing'}", flush=True)
+        time.sleep(0.5)
+    return acted
+
+
+def plain_gate_in_pauses(rig: Rig) -> list[bool]:
+    """The same pauses, the same microphone audio, heard by a listener without barge-in
+    (the half-duplex gate alone, as with `[audio] barge_in = false`)."""
+    from barge_in_replay import replay
+
+    pauses = dict(rig.recording, pushes=[],
+                  trials=[t for t in rig.recording["trials"] if t[5] == "pause"])
+    return replay(pauses, {}, plain=True, quiet=True)["acted"]["pause"]
 
 
 def self_triggers(rig: Rig, lines: list[str], gap: float) -> tuple[list, float]:
@@ -272,6 +348,8 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=0.6)
     parser.add_argument("--skip-self", action="store_true")
     parser.add_argument("--skip-commands", action="store_true")
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="keep the run's audio in FILE for benchmarks/barge_in_replay.py")
     args = parser.parse_args()
     import logging
     import signal
@@ -309,7 +387,7 @@ def main() -> int:
     print(f"split: {args.split}; room: {result.get('condition', 'one clock (no drift)')}; "
           f"voices {args.voices}, recordings {args.real}, lines {args.limit or 'all'}", flush=True)
     try:
-        rig = Rig()
+        rig = Rig(record=args.record is not None)
         try:
             warm_up(rig, room)
             if not args.skip_commands:
@@ -325,6 +403,11 @@ def main() -> int:
                 for word in BARGE_IN:
                     got = [a for a, (w, _, _) in zip(acted, clips, strict=True) if w == word]
                     print(f"  {word}: {sum(got)}/{len(got)}")
+                print(f"commands in the pauses: {len(clips)} utterances", flush=True)
+                in_pauses = commands_in_pauses(rig, room, clips)
+                plain = plain_gate_in_pauses(rig)
+                print(f"in the pauses: acted on {sum(in_pauses)}/{len(in_pauses)} with barge-in, "
+                      f"{sum(plain)}/{len(plain)} by the plain gate on the same audio")
             if not args.skip_self:
                 lines: list[str] = []
                 for name in names:
@@ -350,6 +433,8 @@ def main() -> int:
                 result["erle_db"] = round(float(rig.barge_in.erle_db()), 1)
         finally:
             rig.close()
+            if args.record is not None:
+                rig.save(args.record)
     finally:
         room.stop()
     print(json.dumps(result))

@@ -1,6 +1,7 @@
 """Barge-in end to end in the virtual audio room: `voicecoach run` with the default
 Whisper engine reads a long instruction; in the middle of it the user says "pain";
-the coach must cut its sentence, stop the exercise and start the safety advice.
+the coach must cut its sentence, stop the clock and start the safety advice (the
+routine's safety lines, before it asks how bad the pain is).
 
 The room passes the coach's speaker to the microphone through a real-looking echo
 path (tests/room_paths.py: delay, reverberation, a speaker a metre away) and the
@@ -37,14 +38,38 @@ pytestmark = [needs_espeak, pytest.mark.slow,
 
 REPO = Path(__file__).resolve().parents[1]
 ROUTINE = Path(__file__).parent / "fixtures" / "barge_in.yaml"
-USER_VOICE = {"voice": "en-gb+m3", "rate": 160}
+# A voice whose "pain" Whisper hears alone (checked first): this test is about hearing it over
+# the coach; how often the recognizer hears each voice is benchmarks/barge_in.py's to say.
+USER_VOICE = {"voice": "en+m2", "rate": 150}
 INTO_LINE = 1.5  # seconds after a line starts sounding that the user speaks
 HEARD_WITHIN = 3.0
 
 
+def heard_alone(wav: Path) -> str | None:
+    """The barge-in command the default engine decides on `wav` in silence."""
+    import numpy as np
+
+    from voicecoach.voice.command_whisper import CommandWhisperRecognizer
+    from voicecoach.voice.resample import Resampler
+    from voicecoach.voice.wavfile import read_wav
+
+    samples, rate = read_wav(wav)
+    resampler = Resampler(rate, 16000)
+    mono = samples[:, 0].astype(np.float32)
+    samples = np.concatenate([resampler.process(mono), resampler.flush()]) / 32768.0
+    pad = np.zeros(4800, np.float32)
+    recognizer = CommandWhisperRecognizer()
+    recognizer.listen_while_speaking(True)
+    command, _text, _confidence = recognizer.classify(np.concatenate([pad, samples, pad]).astype(np.float32))
+    return command.name if command else None
+
+
 def test_pain_said_over_a_long_instruction_stops_the_exercise(echo_room: AudioRoom, tmp_path: Path):
     pain = speak("pain", tmp_path / "pain.wav", **USER_VOICE)
-    steps = load_routine(ROUTINE).exercises[0].steps
+    assert heard_alone(pain) == "pain", "Whisper does not hear the test's own clip as pain, even alone"
+    routine = load_routine(ROUTINE)
+    steps = routine.exercises[0].steps
+    safety = " ".join(routine.safety)
     config = tmp_path / "config.toml"
     config.write_text("[audio]\nbarge_in = true\n")  # off by default while it is not yet reliable
     events = tmp_path / "events.jsonl"
@@ -69,11 +94,12 @@ def test_pain_said_over_a_long_instruction_stops_the_exercise(echo_room: AudioRo
                 interrupted = step
                 break
         assert reported is not None, f'"pain" was never acted on over the instruction; log tail: {log.tail()}'
-        advice = log.wait_for(lambda r: r["type"] == "say" and r["text"].startswith("Stop this exercise now."),
-                              5, "the safety advice")
+        advice = log.wait_for(lambda r: r["type"] == "say" and r["text"].endswith(safety), 5, "the safety advice")
         assert advice is not None
-        log.wait_for(lambda r: r["type"] == "spoken" and r["text"].startswith("Stop this exercise now."),
-                     60, "the safety advice to be heard")
+        log.wait_for(lambda r: r["type"] == "spoken" and r["text"] == advice["text"], 60,
+                     "the safety advice to be heard")
+        log.wait_for(lambda r: r["type"] == "say" and "from 0 to 10" in r["text"], 30,
+                     "the question how bad the pain is")
     finally:
         if proc.poll() is None:
             proc.terminate()
