@@ -160,6 +160,29 @@ def test_a_name_whisper_spells_otherwise_is_found_by_scoring_the_phrases_near_it
 
 
 @needs_espeak
+def test_words_heard_partly_over_the_coach_are_judged_as_over_it(recognizer, tmp_path):
+    # The coach's "Go." whose end falls in the moment the gate opens between two lines.
+    samples, start, end = speech_clip("go", tmp_path)
+    middle = int((start + end) / 2 * 16000)
+
+    def heard(switch_at: int | None) -> list[str]:
+        recognizer.reset()
+        recognizer.listen_while_speaking(switch_at is not None)
+        names = []
+        audio = np.concatenate([samples, np.zeros(16000, np.int16)])
+        for i in range(0, len(audio), 800):
+            if switch_at is not None and i >= switch_at:
+                recognizer.listen_while_speaking(False)
+            names += [h.command.name for h in recognizer.accept(audio[i:i + 800].tobytes())]
+        recognizer.listen_while_speaking(False)
+        return names
+
+    assert heard(None) == ["resume"]  # said in a pause, "go" resumes
+    assert heard(middle) == []  # begun over the coach: only the barge-in words count
+    assert heard(0) == ["resume"]  # the coach stopped before it began
+
+
+@needs_espeak
 def test_a_command_inside_a_longer_sentence_is_not_taken(runner, tmp_path):
     for text in ("next one please", "stop it now", "pause the music"):
         assert runner.run(speech_clip(text, tmp_path)[0]) == [], text

@@ -188,6 +188,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         # While the coach talks: only the barge-in words, each as its own name.
         self._speaking_table = {name: base[name] for name in commands.BARGE_IN if name in base}
         self._speaking = False
+        self._over_coach = False  # the utterance under way was heard (partly) over the coach
         self._first_ids: dict[str, list[int]] = {}
         self._history = np.zeros(int(self.HISTORY_S * sample_rate), np.int16)
         self._history_end = 0  # clock sample index just past the newest sample kept
@@ -204,8 +205,14 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         self._numbers = on
 
     def listen_while_speaking(self, on: bool) -> bool:
-        """Only the barge-in words, with `speaking_min_score`, while the coach talks."""
+        """Only the barge-in words, with `speaking_min_score`, while the coach talks.
+
+        An utterance heard partly while the coach talked is judged by those rules too, even
+        when it ends after the coach stopped: between two of the coach's lines the gate
+        opens for a moment, and the tail of its own "Ready? Go." must not be taken for "go".
+        """
         self._speaking = on
+        self._over_coach = self._over_coach or on
         return True
 
     # -- one utterance -----------------------------------------------------------
@@ -227,7 +234,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         """Back to the state of a new recognizer: clock at zero, no audio kept, commands only."""
         self._clock = AudioClock(self.sample_rate)
         self._rng = np.random.default_rng(self._seed)
-        self._numbers = self._answers = self._speaking = False
+        self._numbers = self._answers = self._speaking = self._over_coach = False
         self._history_end = 0
         self.reset()
 
@@ -237,7 +244,7 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         super().reset()
 
     def _begin(self) -> None:
-        pass
+        self._over_coach = self._speaking
 
     def _feed(self, speech: bytes) -> None:
         pass
@@ -253,7 +260,11 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         # clipped and the reverberant tail after the words.
         first = max(round((start - t.pre_roll_s) * rate), self._history_end - len(self._history))
         samples = self._history[len(self._history) - (self._history_end - first):].astype(np.float32) / 32768.0
-        command, text, confidence = self.classify(samples)
+        speaking, self._speaking = self._speaking, self._speaking or self._over_coach
+        try:
+            command, text, confidence = self.classify(samples)
+        finally:
+            self._speaking = speaking
         if command is None:
             return None
         return make_heard(command, text, start, end, self._clock.now, confidence)
