@@ -183,6 +183,33 @@ def test_words_heard_partly_over_the_coach_are_judged_as_over_it(recognizer, tmp
 
 
 @needs_espeak
+def test_what_was_heard_over_the_coach_is_not_the_context_of_words_after_it(recognizer, tmp_path):
+    go, _start, _end = speech_clip("go", tmp_path)
+    stop, _start, _end = speech_clip("stop", tmp_path, lead_s=0.02)
+    judged: list[np.ndarray] = []
+    classify = recognizer.classify
+    recognizer.classify = lambda samples: judged.append(samples) or classify(samples)
+    try:
+        recognizer.reset()
+        recognizer.listen_while_speaking(True)
+        # The coach's line ends; 0.2 s later (the endpointer has let go of "go") the user speaks.
+        audio = np.concatenate([go, np.zeros(3200, np.int16)])
+        for i in range(0, len(audio), 800):
+            recognizer.accept(audio[i:i + 800].tobytes())
+        recognizer.listen_while_speaking(False)
+        judged.clear()
+        audio = np.concatenate([stop, np.zeros(16000, np.int16)])
+        heard = [h.command.name for i in range(0, len(audio), 800)
+                 for h in recognizer.accept(audio[i:i + 800].tobytes())]
+    finally:
+        recognizer.classify = classify
+    assert heard == ["stop"]
+    # The audio kept from before "stop" began (0.3 s of it) is silence, not the end of the coach's "go".
+    before = judged[-1][:int(0.1 * 16000)]
+    assert np.max(np.abs(before)) < 0.01
+
+
+@needs_espeak
 def test_a_command_inside_a_longer_sentence_is_not_taken(runner, tmp_path):
     for text in ("next one please", "stop it now", "pause the music"):
         assert runner.run(speech_clip(text, tmp_path)[0]) == [], text

@@ -211,6 +211,10 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         when it ends after the coach stopped: between two of the coach's lines the gate
         opens for a moment, and the tail of its own "Ready? Go." must not be taken for "go".
         """
+        if self._speaking and not on and not self._in_utt:
+            # Nor is what was heard over the coach the context of the next words (the audio
+            # kept from before an utterance's start): the half-duplex gate never kept any.
+            self._history[:] = 0
         self._speaking = on
         self._over_coach = self._over_coach or on
         return True
