@@ -46,14 +46,10 @@ def heard_alone(wav: Path) -> str | None:
     """The barge-in command the default engine decides on `wav` in silence."""
     import numpy as np
 
+    from voicecoach.app.recognize import read_wav
     from voicecoach.voice.command_whisper import CommandWhisperRecognizer
-    from voicecoach.voice.resample import Resampler
-    from voicecoach.voice.wavfile import read_wav
 
-    samples, rate = read_wav(wav)
-    resampler = Resampler(rate, 16000)
-    mono = samples[:, 0].astype(np.float32)
-    samples = np.concatenate([resampler.process(mono), resampler.flush()]) / 32768.0
+    samples = read_wav(wav).astype(np.float32) / 32768.0
     pad = np.zeros(4800, np.float32)
     recognizer = CommandWhisperRecognizer()
     recognizer.listen_while_speaking(True)
