@@ -106,10 +106,10 @@ class Rig:
         recognizer = CommandWhisperRecognizer()
         judge = recognizer.classify
 
-        def classify(samples):  # a window on the engine's decisions, for choosing its threshold
-            result = judge(samples)
+        def classify(samples, **kwargs):  # a window on the engine's decisions, for choosing its threshold
+            result = judge(samples, **kwargs)
             d = recognizer.last_decision or {}
-            if recognizer._speaking:
+            if d.get("over_coach"):
                 self.decisions.append((d.get("free", ""), d.get("mass", float("-inf")), d.get("no_speech", 1.0)))
             return result
 
@@ -142,10 +142,9 @@ class Rig:
         barge_in.process = record_chunk
 
     def save(self, path: Path) -> None:
-        """The recording (each chunk says whether the gate was open for it), and the listener's clock."""
+        """The recording (each chunk says whether the gate was open for it)."""
         import pickle
 
-        self.recording["first_chunk_time"] = self.listener.first_chunk_time
         path.write_bytes(pickle.dumps(self.recording))
         print(f"recording saved to {path}")
 
@@ -291,8 +290,7 @@ def plain_gate_in_pauses(rig: Rig) -> list[bool]:
     (the half-duplex gate alone, as with `[audio] barge_in = false`)."""
     from barge_in_replay import replay
 
-    pauses = dict(rig.recording, pushes=[],
-                  trials=[t for t in rig.recording["trials"] if t[5] == "pause"])
+    pauses = dict(rig.recording, trials=[t for t in rig.recording["trials"] if t[5] == "pause"])
     return replay(pauses, {}, plain=True, quiet=True)["acted"]["pause"]
 
 

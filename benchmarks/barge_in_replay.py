@@ -112,10 +112,10 @@ def replay(recording: dict, tuning: dict, plain: bool = False, quiet: bool = Fal
     decisions: list[tuple[float, str, float, float]] = []
     classify = recognizer.classify
 
-    def judged(samples):
-        result = classify(samples)
+    def judged(samples, **kwargs):
+        result = classify(samples, **kwargs)
         d = recognizer.last_decision or {}
-        if recognizer._speaking:
+        if d.get("over_coach"):
             decisions.append((recognizer._clock.now, d.get("free", ""), d.get("mass", float("-inf")),
                               d.get("no_speech", 1.0)))
         return result

@@ -188,7 +188,7 @@ def test_what_was_heard_over_the_coach_is_not_the_context_of_words_after_it(reco
     stop, _start, _end = speech_clip("stop", tmp_path, lead_s=0.02)
     judged: list[np.ndarray] = []
     classify = recognizer.classify
-    recognizer.classify = lambda samples: judged.append(samples) or classify(samples)
+    recognizer.classify = lambda samples, **kwargs: judged.append(samples) or classify(samples, **kwargs)
     try:
         recognizer.reset()
         recognizer.listen_while_speaking(True)

@@ -264,23 +264,23 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         # clipped and the reverberant tail after the words.
         first = max(round((start - t.pre_roll_s) * rate), self._history_end - len(self._history))
         samples = self._history[len(self._history) - (self._history_end - first):].astype(np.float32) / 32768.0
-        speaking, self._speaking = self._speaking, self._speaking or self._over_coach
-        try:
-            command, text, confidence = self.classify(samples)
-        finally:
-            self._speaking = speaking
+        command, text, confidence = self.classify(samples, over_coach=self._speaking or self._over_coach)
         if command is None:
             return None
         return make_heard(command, text, start, end, self._clock.now, confidence)
 
     # -- the decision, on one utterance's audio ---------------------------------------
 
-    def classify(self, samples: np.ndarray) -> tuple[Command | None, str, float | None]:
-        """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence."""
+    def classify(self, samples: np.ndarray, over_coach: bool | None = None) -> tuple[Command | None, str, float | None]:
+        """Which command `samples` (float, -1..1, 16 kHz) is, or None; with the text and confidence.
+
+        `over_coach`: judge them as heard over the coach's voice (default: whether it is talking now)."""
         t = self.tuning
-        # While the coach talks only the barge-in words count, more strictly, and never by rescoring.
-        table = self._speaking_table if self._speaking else self._tables[self._numbers, self._answers]
-        min_score = t.speaking_min_score if self._speaking else t.min_score
+        if over_coach is None:
+            over_coach = self._speaking
+        # Over the coach only the barge-in words count, more strictly, and never by rescoring.
+        table = self._speaking_table if over_coach else self._tables[self._numbers, self._answers]
+        min_score = t.speaking_min_score if over_coach else t.min_score
         encoded = self._encode(samples, t.window_frames)
         free = self._model.generate(encoded, [self._prompt], beam_size=1, max_length=self._max_tokens,
                                     return_no_speech_prob=True, return_logits_vocab=True)[0]
@@ -289,10 +289,10 @@ class CommandWhisperRecognizer(EndpointedRecognizer):
         phrase = clean(" ".join(collapse_repeats(transcript_words(text), table)))
         command = table.get(phrase)
         score = self._phrase_score(free.logits[0], ids, phrase) if command is not None and ids else -math.inf
-        self.last_decision = dict(free=text, no_speech=free.no_speech_prob, mass=score)
+        self.last_decision = dict(free=text, no_speech=free.no_speech_prob, mass=score, over_coach=over_coach)
         if free.no_speech_prob > t.max_no_speech:
             return None, text, None
-        if command is None and t.rescore_similarity < 1.0 and ids and not self._speaking:
+        if command is None and t.rescore_similarity < 1.0 and ids and not over_coach:
             phrase, score = self._rescore(encoded, text, free, table)
             command = table.get(phrase)
             self.last_decision.update(rescored=phrase, rescored_score=score)
